@@ -1,0 +1,113 @@
+-- Evaluates one expression over the keys of one shard, in one call, leaving
+-- no key behind: intermediate results go to the scratch keys given after the
+-- leaves, which are deleted before returning, error or not, and carry a
+-- 60-second expiry in case the server stops mid-script.
+--
+-- KEYS: the leaf bitmaps, then the scratch keys.
+-- ARGV[1]: "count" (BITCOUNT of the result), "get" (the result's string) or
+--          "contains" (GETBIT at ARGV[2], from the leaves' bits, no scratch).
+-- ARGV[2]: the offset for "contains".
+-- ARGV[3]: how many of KEYS are leaves.
+-- ARGV[4...]: the expression in postfix: "<n>" pushes leaf n; "&<k>", "|<k>",
+--          "^<k>", "-<k>" pop k operands and push AND, OR, XOR, or the first
+--          minus the rest.
+
+local mode = ARGV[1]
+local offset = tonumber(ARGV[2])
+local leaves = tonumber(ARGV[3])
+local used = 0
+
+local function scratch()
+  used = used + 1
+  return KEYS[leaves + used]
+end
+
+local function bitop(op, dest, sources)
+  redis.call("BITOP", op, dest, unpack(sources))
+  redis.call("PEXPIRE", dest, 60000)
+  return dest
+end
+
+local combine = {}
+
+combine["&"] = function(operands) return bitop("AND", scratch(), operands) end
+combine["|"] = function(operands) return bitop("OR", scratch(), operands) end
+combine["^"] = function(operands) return bitop("XOR", scratch(), operands) end
+
+-- a - (b | c ...) == a XOR (a AND (b | c ...)); BITOP NOT would depend on
+-- string lengths, so it is never used.
+combine["-"] = function(operands)
+  local first = operands[1]
+  local rest = {unpack(operands, 2)}
+  local part = scratch()
+  if #rest > 1 then
+    bitop("OR", part, rest)
+    rest = {part}
+  end
+  bitop("AND", part, {first, rest[1]})
+  return bitop("XOR", scratch(), {first, part})
+end
+
+local truth = {}
+truth["&"] = function(bits)
+  for _, bit in ipairs(bits) do if not bit then return false end end
+  return true
+end
+truth["|"] = function(bits)
+  for _, bit in ipairs(bits) do if bit then return true end end
+  return false
+end
+truth["^"] = function(bits)
+  local odd = false
+  for _, bit in ipairs(bits) do if bit then odd = not odd end end
+  return odd
+end
+truth["-"] = function(bits)
+  if not bits[1] then return false end
+  for i = 2, #bits do if bits[i] then return false end end
+  return true
+end
+
+local function run()
+  local stack = {}
+  for i = 4, #ARGV do
+    local token = ARGV[i]
+    local sign = string.sub(token, 1, 1)
+    if combine[sign] then
+      local k = tonumber(string.sub(token, 2))
+      local operands = {}
+      for j = #stack - k + 1, #stack do
+        table.insert(operands, stack[j])
+        stack[j] = nil
+      end
+      if mode == "contains" then
+        table.insert(stack, truth[sign](operands))
+      else
+        table.insert(stack, combine[sign](operands))
+      end
+    elseif mode == "contains" then
+      table.insert(stack, redis.call("GETBIT", KEYS[tonumber(token)], offset) == 1)
+    else
+      table.insert(stack, KEYS[tonumber(token)])
+    end
+  end
+  local result = stack[1]
+  if mode == "contains" then
+    return result and 1 or 0
+  elseif mode == "count" then
+    return redis.call("BITCOUNT", result)
+  end
+  return redis.call("GET", result) or ""
+end
+
+local ok, answer = pcall(run)
+for i = 1, used do
+  redis.call("DEL", KEYS[leaves + i])
+end
+if not ok then
+  if type(answer) == "table" and answer.err then
+    return redis.error_reply(answer.err)
+  end
+  return redis.error_reply(tostring(answer))
+end
+return answer

@@ -1,0 +1,329 @@
+"""RedisBackend: bitmaps in Redis, through redis-py (a fakeredis client works too).
+
+Every bitmap is split into shards (see ``keys``). A query is compiled once into
+a postfix program and sent, for every shard, to ``lua/evaluate.lua``, all in
+one pipeline together with the read of the shard registry: one round trip, and
+no key left behind. A write is one MULTI/EXEC transaction: all or nothing.
+Redis errors are translated into ``bitmapist.errors`` here, at the boundary.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+import numpy as np
+import redis
+import redis.exceptions as rex
+from pyroaring import BitMap64
+
+from .. import errors
+from ..expressions import UNIVERSE, BitmapRef, Expression, Kind, Op
+from ..validation import IdArray
+from .keys import DEFAULT_PREFIX, DEFAULT_SHARD_WIDTH, ShardedLayout
+
+__all__ = ["RedisBackend", "translate_error"]
+
+log = logging.getLogger(__name__)
+
+_EVALUATE = resources.files(__package__).joinpath("lua/evaluate.lua").read_text()
+
+_SIGN = {Op.AND: "&", Op.OR: "|", Op.XOR: "^", Op.SUB: "-"}
+_SCRATCH = {Op.AND: 1, Op.OR: 1, Op.XOR: 1, Op.SUB: 2}
+
+# Most specific first: the first class an error is an instance of decides.
+TRANSLATIONS: tuple[tuple[type[Exception], type[errors.BackendError]], ...] = (
+    (rex.ReadOnlyError, errors.WriteRefusedError),
+    (rex.OutOfMemoryError, errors.WriteRefusedError),
+    (rex.ExecAbortError, errors.WriteRefusedError),
+    (rex.ClusterDownError, errors.WriteRefusedError),
+    (rex.TryAgainError, errors.BackendUnavailableError),
+    (rex.MasterDownError, errors.BackendUnavailableError),
+    (rex.SlotNotCoveredError, errors.BackendUnavailableError),
+    (rex.ConnectionError, errors.BackendUnavailableError),
+    (rex.TimeoutError, errors.BackendUnavailableError),
+    (rex.ClusterError, errors.BackendUnavailableError),
+    (rex.RedisClusterException, errors.BackendUnavailableError),
+    (rex.ResponseError, errors.BackendResponseError),
+    (rex.DataError, errors.BackendResponseError),
+    (rex.RedisError, errors.BackendError),
+)
+
+
+# redis-py's cluster errors do not derive from RedisError.
+REDIS_ERRORS = (rex.RedisError, rex.RedisClusterException)
+
+
+def translate_error(error: Exception, action: str) -> errors.BackendError:
+    """The bitmapist error for a redis-py error raised while doing ``action``."""
+    for redis_class, ours in TRANSLATIONS:
+        if isinstance(error, redis_class):
+            cause = str(error) or type(error).__name__
+            return ours(f"Redis failed to {action}: {cause} ({type(error).__name__})")
+    raise TypeError(f"{error!r} is not a redis-py error")
+
+
+@contextlib.contextmanager
+def _translated(action: str) -> Iterator[None]:
+    try:
+        yield
+    except REDIS_ERRORS as error:
+        raise translate_error(error, action) from error
+
+
+@dataclass(frozen=True)
+class _Program:
+    """An expression compiled for ``evaluate.lua``: its distinct leaves, its
+    postfix tokens, and how many scratch keys it needs."""
+
+    leaves: tuple[BitmapRef, ...]
+    tokens: tuple[str, ...]
+    scratch: int
+
+    @classmethod
+    def compile(cls, expression: Expression) -> _Program:
+        leaves: dict[BitmapRef, int] = {}
+        tokens: list[str] = []
+        scratch = 0
+
+        def visit(node: Expression) -> None:
+            nonlocal scratch
+            if isinstance(node, BitmapRef):
+                index = leaves.setdefault(node, len(leaves) + 1)
+                tokens.append(str(index))
+                return
+            for operand in node.operands:
+                visit(operand)
+            tokens.append(f"{_SIGN[node.op]}{len(node.operands)}")
+            scratch += _SCRATCH[node.op]
+
+        visit(expression)
+        return cls(tuple(leaves), tuple(tokens), scratch)
+
+
+class RedisBackend:
+    """Bitmaps in Redis, sharded by id under a key prefix."""
+
+    def __init__(
+        self,
+        client: redis.Redis | str,
+        *,
+        prefix: str = DEFAULT_PREFIX,
+        shard_width: int = DEFAULT_SHARD_WIDTH,
+    ) -> None:
+        self.layout = ShardedLayout(prefix, shard_width)
+        if isinstance(client, str):
+            with _translated(f"connect to {client}"):
+                client = redis.Redis.from_url(client)
+        if client.get_encoder().decode_responses:
+            raise errors.ConfigurationError(
+                "the Redis client decodes responses: bitmaps are binary strings, "
+                "so pass a client made with decode_responses=False"
+            )
+        self.client = client
+        self._sha: str | None = None
+        # The shards seen at the last query: the next one sends its commands
+        # for them together with the read of the registry, in one round trip,
+        # and catches up on shards that appeared since in a second one.
+        self._shards: set[int] = set()
+
+    # -- writing
+
+    def write(self, refs: Sequence[BitmapRef], ids: IdArray, value: bool) -> None:
+        if ids.size == 0 or not refs:
+            return
+        width = np.uint64(self.layout.shard_width)
+        shards, inverse = np.unique(ids // width, return_inverse=True)
+        offsets = ids % width
+        bit = 1 if value else 0
+        pipe = self.client.pipeline(transaction=True)
+        # Registering the shards in the same transaction, every time, keeps the
+        # registry right even after the keyspace was emptied behind our back.
+        pipe.sadd(self.layout.shards_key(), *shards.tolist())
+        for position, shard_value in enumerate(shards):
+            shard = int(shard_value)
+            shard_offsets = np.unique(offsets[inverse == position]).tolist()
+            for ref in refs:
+                key = self.layout.bitmap_key(ref, shard)
+                for offset in shard_offsets:
+                    pipe.setbit(key, offset, bit)
+                self._register(pipe, ref, shard)
+        with _translated("write bitmaps"):
+            pipe.execute()
+
+    def _register(self, pipe: Any, ref: BitmapRef, shard: int) -> None:
+        if ref.kind is Kind.UNIVERSE:
+            return
+        pipe.sadd(self.layout.names_key(ref.kind, shard), ref.name)
+        if ref.period is not None:
+            pipe.sadd(self.layout.periods_key(ref.name, shard), ref.period.code)
+
+    # -- querying
+
+    def count(self, expression: Expression) -> int:
+        return sum(int(n) for _, n in self._evaluate(expression, "count"))
+
+    def contains(self, expression: Expression, id: int) -> bool:
+        shard, offset = self.layout.shard_of(id)
+        program = _Program.compile(expression)
+        pipe = self.client.pipeline(transaction=False)
+        self._queue(pipe, program, shard, "contains", offset)
+        return bool(self._execute(pipe, "test an id")[0])
+
+    def members(self, expression: Expression) -> BitMap64:
+        result = BitMap64()
+        for shard, data in self._evaluate(expression, "get"):
+            if data:
+                base = shard * self.layout.shard_width
+                result.update(_decode(data) + np.uint64(base))
+        return result
+
+    def _evaluate(self, expression: Expression, mode: str) -> list[tuple[int, Any]]:
+        """The script's answer for every registered shard, in shard order."""
+        program = _Program.compile(expression)
+        known = sorted(self._shards)
+        pipe = self.client.pipeline(transaction=False)
+        pipe.smembers(self.layout.shards_key())
+        for shard in known:
+            self._queue(pipe, program, shard, mode)
+        replies = self._execute(pipe, "evaluate a query")
+        registered = {int(s) for s in replies[0]}
+        answers = dict(zip(known, replies[1:], strict=True))
+        missing = sorted(registered - self._shards)
+        if missing:
+            pipe = self.client.pipeline(transaction=False)
+            for shard in missing:
+                self._queue(pipe, program, shard, mode)
+            answers.update(
+                zip(missing, self._execute(pipe, "evaluate a query"), strict=True)
+            )
+        self._shards = registered
+        return [(shard, answers[shard]) for shard in sorted(registered)]
+
+    def _queue(
+        self, pipe: Any, program: _Program, shard: int, mode: str, offset: int = 0
+    ) -> None:
+        keys = [self.layout.bitmap_key(ref, shard) for ref in program.leaves]
+        keys += [self.layout.temp_key(shard, n) for n in range(program.scratch)]
+        args = [mode, offset, len(program.leaves), *program.tokens]
+        pipe.evalsha(self._script_sha(), len(keys), *keys, *args)
+
+    def _script_sha(self) -> str:
+        if self._sha is None:
+            with _translated("load the query script"):
+                self._sha = str(self.client.script_load(_EVALUATE))
+        return self._sha
+
+    def _execute(self, pipe: Any, action: str) -> list[Any]:
+        """Run a pipeline of script calls, loading the script again if the
+        server lost it (a restart, a failover, SCRIPT FLUSH)."""
+        try:
+            with _translated(action):
+                return list(pipe.execute())
+        except errors.BackendError as error:
+            if not isinstance(error.__cause__, rex.NoScriptError):
+                raise
+        log.debug("query script missing on the server; loading it again")
+        self._sha = None
+        sha = self._script_sha()
+        retry = self.client.pipeline(transaction=False)
+        for args, options in pipe.command_stack_args():
+            if args[0] == "EVALSHA":
+                args = ("EVALSHA", sha, *args[2:])
+            retry.execute_command(*args, **options)  # type: ignore[no-untyped-call]
+        with _translated(action):
+            return list(retry.execute())
+
+    # -- names and deletion
+
+    def names(self, kind: Kind) -> set[str]:
+        shards = self._registered_shards()
+        pipe = self.client.pipeline(transaction=False)
+        for shard in shards:
+            pipe.smembers(self.layout.names_key(kind, shard))
+        found: set[str] = set()
+        with _translated("list names"):
+            for members in pipe.execute():
+                found.update(m.decode() for m in members)
+        return found
+
+    def delete(self, kind: Kind, name: str) -> None:
+        shards = self._registered_shards()
+        self._delete_in(shards, [(kind, name)])
+
+    def delete_all(self) -> None:
+        shards = self._registered_shards()
+        pipe = self.client.pipeline(transaction=False)
+        for shard in shards:
+            pipe.smembers(self.layout.names_key(Kind.EVENT, shard))
+            pipe.smembers(self.layout.names_key(Kind.ATTRIBUTE, shard))
+        with _translated("list names"):
+            replies = iter(pipe.execute())
+        names: set[tuple[Kind, str]] = set()
+        for _ in shards:
+            names.update((Kind.EVENT, m.decode()) for m in next(replies))
+            names.update((Kind.ATTRIBUTE, m.decode()) for m in next(replies))
+        self._delete_in(shards, sorted(names))
+        pipe = self.client.pipeline(transaction=False)
+        for shard in shards:
+            pipe.delete(self.layout.bitmap_key(UNIVERSE, shard))
+        pipe.delete(self.layout.shards_key())
+        with _translated("delete bitmaps"):
+            pipe.execute()
+        self._shards = set()
+
+    def _delete_in(self, shards: list[int], names: Sequence[tuple[Kind, str]]) -> None:
+        """Delete the named bitmaps from each shard, with their registry entries."""
+        events = [name for kind, name in names if kind is Kind.EVENT]
+        attributes = [name for kind, name in names if kind is Kind.ATTRIBUTE]
+        pipe = self.client.pipeline(transaction=False)
+        for shard in shards:
+            for event in events:
+                pipe.smembers(self.layout.periods_key(event, shard))
+        with _translated("list periods"):
+            periods = iter(pipe.execute())
+        pipe = self.client.pipeline(transaction=False)
+        for shard in shards:
+            doomed = [
+                self.layout.bitmap_key(BitmapRef(Kind.ATTRIBUTE, name), shard)
+                for name in attributes
+            ]
+            for event in events:
+                codes = [code.decode() for code in next(periods)]
+                doomed += [self.layout.event_key(event, c, shard) for c in codes]
+                doomed.append(self.layout.periods_key(event, shard))
+            for kind, members in ((Kind.EVENT, events), (Kind.ATTRIBUTE, attributes)):
+                if members:
+                    pipe.srem(self.layout.names_key(kind, shard), *members)
+            if doomed:
+                pipe.delete(*doomed)
+        with _translated("delete bitmaps"):
+            pipe.execute()
+
+    def _registered_shards(self) -> list[int]:
+        with _translated("read the shard registry"):
+            registered = {
+                int(s) for s in self.client.smembers(self.layout.shards_key())
+            }
+        self._shards = registered
+        return sorted(registered)
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def _decode(data: bytes) -> np.ndarray[Any, np.dtype[np.uint64]]:
+    """The offsets of the set bits of a Redis string, at once: only its nonzero
+    bytes are unpacked, bit 0 being the high bit of the first byte."""
+    raw = np.frombuffer(data, dtype=np.uint8)
+    nonzero = np.flatnonzero(raw)
+    rows, columns = np.nonzero(np.unpackbits(raw[nonzero]).reshape(-1, 8))
+    bytes_ = nonzero[rows].astype(np.uint64)
+    offsets: np.ndarray[Any, np.dtype[np.uint64]] = (
+        bytes_ << np.uint64(3)
+    ) + columns.astype(np.uint64)
+    return offsets

@@ -1,0 +1,145 @@
+"""Periods: the hour, day, ISO week, month or year a bitmap of an event covers.
+
+A period is a half-open interval of local time in the instance's time zone,
+[start, end). Its ``code`` (``2024-12-30T05``, ``2024-12-30``, ``2025-W01``,
+``2024-12``, ``2024``) names it in keys and files; the five forms never collide.
+Hours follow instants, so ``next()`` of 01:00 on a spring-forward night is 03:00;
+the two 01:00 hours of a fall-back night share one code and so one bitmap.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, timezone, tzinfo
+
+from .errors import ConfigurationError, InvalidTimestampError
+
+__all__ = [
+    "DEFAULT_GRANULARITIES",
+    "Granularity",
+    "Period",
+    "granularities_of",
+    "local_time",
+]
+
+
+class Granularity(str, enum.Enum):
+    """The length of a period, finest first."""
+
+    HOUR = "hour"
+    DAY = "day"
+    WEEK = "week"
+    MONTH = "month"
+    YEAR = "year"
+
+
+DEFAULT_GRANULARITIES = frozenset(
+    {Granularity.DAY, Granularity.WEEK, Granularity.MONTH, Granularity.YEAR}
+)
+
+
+def granularities_of(
+    values: Iterable[Granularity | str] | Granularity | str,
+) -> frozenset[Granularity]:
+    """Parse granularities given as members or names, rejecting unknown ones."""
+    if isinstance(values, (str, Granularity)):
+        values = [values]
+    parsed = set()
+    for value in values:
+        try:
+            parsed.add(Granularity(value))
+        except ValueError:
+            known = ", ".join(g.value for g in Granularity)
+            raise ConfigurationError(
+                f"unknown granularity {value!r}: expected one of {known}"
+            ) from None
+    if not parsed:
+        raise ConfigurationError("granularities must name at least one period")
+    return frozenset(parsed)
+
+
+def local_time(when: datetime | date, tz: tzinfo) -> datetime | date:
+    """Bring a timestamp into ``tz``: aware datetimes are converted, naive ones
+    are taken as UTC, and a ``date`` stays the calendar date it names."""
+    if isinstance(when, datetime):
+        if when.tzinfo is None or when.tzinfo.utcoffset(when) is None:
+            when = when.replace(tzinfo=timezone.utc)
+        return when.astimezone(tz)
+    if isinstance(when, date):
+        return when
+    raise InvalidTimestampError(
+        f"timestamp {when!r} is a {type(when).__name__}: expected a datetime or a date"
+    )
+
+
+@dataclass(frozen=True)
+class Period:
+    """One hour, day, ISO week, month or year, in a given time zone."""
+
+    granularity: Granularity
+    start: datetime
+
+    @classmethod
+    def containing(
+        cls, granularity: Granularity, when: datetime | date, tz: tzinfo
+    ) -> Period:
+        """The period of ``granularity`` that holds ``when``."""
+        local = local_time(when, tz)
+        if granularity is Granularity.HOUR:
+            if not isinstance(local, datetime):
+                raise InvalidTimestampError(
+                    f"timestamp {when!r} is a date: hour periods need a datetime"
+                )
+            return cls(granularity, local.replace(minute=0, second=0, microsecond=0))
+        day = local.date() if isinstance(local, datetime) else local
+        if granularity is Granularity.WEEK:
+            day -= timedelta(days=day.weekday())
+        elif granularity is Granularity.MONTH:
+            day = day.replace(day=1)
+        elif granularity is Granularity.YEAR:
+            day = day.replace(month=1, day=1)
+        return cls(granularity, datetime.combine(day, time(), tz))
+
+    @property
+    def code(self) -> str:
+        """The period's name in keys and files, for example ``2025-W01``."""
+        start = self.start
+        if self.granularity is Granularity.HOUR:
+            return f"{start:%Y-%m-%dT%H}"
+        if self.granularity is Granularity.DAY:
+            return f"{start:%Y-%m-%d}"
+        if self.granularity is Granularity.WEEK:
+            iso_year, iso_week, _ = start.isocalendar()
+            return f"{iso_year:04d}-W{iso_week:02d}"
+        if self.granularity is Granularity.MONTH:
+            return f"{start:%Y-%m}"
+        return f"{start:%Y}"
+
+    @property
+    def end(self) -> datetime:
+        """The first instant after the period (the end is exclusive)."""
+        return self.delta(1).start
+
+    def delta(self, n: int) -> Period:
+        """The period ``n`` steps later (earlier when ``n`` is negative)."""
+        tz = self.start.tzinfo
+        assert tz is not None
+        if self.granularity is Granularity.HOUR:
+            instant = self.start.astimezone(timezone.utc) + timedelta(hours=n)
+            return Period.containing(self.granularity, instant, tz)
+        day = self.start.date()
+        if self.granularity is Granularity.DAY:
+            day += timedelta(days=n)
+        elif self.granularity is Granularity.WEEK:
+            day += timedelta(weeks=n)
+        elif self.granularity is Granularity.MONTH:
+            months = day.year * 12 + day.month - 1 + n
+            day = date(months // 12, months % 12 + 1, 1)
+        else:
+            day = date(day.year + n, 1, 1)
+        return Period(self.granularity, datetime.combine(day, time(), tz))
+
+    def __str__(self) -> str:
+        return self.code
