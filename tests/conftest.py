@@ -19,8 +19,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 from bitmapist import Bitmapist, RoaringBackend
-
-from .servers import RedisServer, redis_server_path, running_redis
+from bitmapist.testing import RedisServer, redis_server_path, running_redis
 
 settings.register_profile(
     "dev",

@@ -13,7 +13,8 @@ from __future__ import annotations
 import argparse
 import time
 from dataclasses import dataclass
-from datetime import date, datetime, time as clock_time, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
+from datetime import time as clock_time
 from typing import Any
 
 import numpy as np
@@ -65,7 +66,9 @@ def simulate(simulation: Simulation) -> Bitmapist:
         hours = rng.integers(0, 24, active.size)
         for hour in range(24):
             moment = datetime.combine(when, clock_time(hour), timezone.utc)
-            bm.mark_events("active", active[hours == hour], moment, granularities="hour")
+            bm.mark_events(
+                "active", active[hours == hour], moment, granularities="hour"
+            )
         songs = active[rng.random(active.size) < 0.6]
         bm.mark_events("song:played", songs, when)
     return bm
@@ -92,18 +95,29 @@ def answers(bm: Bitmapist, now: datetime) -> list[tuple[str, str]]:
         (f"Has user {USER} been online today?", yes(USER in day)),
         (f"... this week ({week.period})?", yes(USER in week)),
         (f"... this month ({month.period})?", yes(USER in month)),
-        (f'Has user {USER} played a song ("song:played") this month?',
-         yes(USER in bm.get_month_event("song:played", now))),
+        (
+            f'Has user {USER} played a song ("song:played") this month?',
+            yes(USER in bm.get_month_event("song:played", now)),
+        ),
         ("How many users have been active this month?", f"{len(month):,}"),
-        (f"... this hour ({now:%H}:00 UTC)?",
-         f"{len(bm.get_hour_event('active', now)):,}"),
+        (
+            f"... this hour ({now:%H}:00 UTC)?",
+            f"{len(bm.get_hour_event('active', now)):,}",
+        ),
         ("How many unique users played a song this week?", f"{len(songs_week):,}"),
-        (f"Share of last week's ({last_week.period}) active users active this week",
-         share(len(last_week & week), len(last_week))),
-        (f"Share of last month's ({last_month.period}) active users active this month",
-         share(len(last_month & month), len(last_month))),
-        ("... of this month's active users, paying ones",
-         share(len(paid_month), len(month))),
+        (
+            f"Share of last week's ({last_week.period}) active users active this week",
+            share(len(last_week & week), len(last_week)),
+        ),
+        (
+            f"Share of last month's ({last_month.period}) active users "
+            "active this month",
+            share(len(last_month & month), len(last_month)),
+        ),
+        (
+            "... of this month's active users, paying ones",
+            share(len(paid_month), len(month)),
+        ),
     ]
 
 
@@ -124,7 +138,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--days", type=int, default=defaults.days)
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument(
-        "--end", type=date.fromisoformat, default=defaults.end,
+        "--end",
+        type=date.fromisoformat,
+        default=defaults.end,
         help="the last simulated day, YYYY-MM-DD",
     )
     parser.set_defaults(run=run)
@@ -132,7 +148,9 @@ def register(subparsers: Any) -> None:
 
 def run(arguments: argparse.Namespace) -> int:
     started = time.perf_counter()
-    simulation = Simulation(arguments.users, arguments.days, arguments.end, arguments.seed)
+    simulation = Simulation(
+        arguments.users, arguments.days, arguments.end, arguments.seed
+    )
     bm = simulate(simulation)
     filled = time.perf_counter()
     print(

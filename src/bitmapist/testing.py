@@ -1,8 +1,9 @@
-"""Throwaway redis-server processes for the tests.
+"""Throwaway redis-server processes, for bitmapist's tests and benchmarks and
+for users who test their own code against a real server.
 
 Each server runs from the redis-server on PATH, on a free loopback port, in a
-temporary directory, with persistence off, and is stopped afterwards. Tests
-point only at servers made here, never at one they did not start.
+temporary directory, with persistence off, and is stopped afterwards. Point
+tests only at servers made here, never at one they did not start.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import redis
+
+__all__ = ["RedisServer", "free_port", "redis_server_path", "running_redis"]
 
 
 def free_port() -> int:
@@ -56,7 +59,10 @@ def redis_server_path() -> str | None:
 def running_redis(*extra: str) -> Iterator[RedisServer]:
     """A fresh redis-server, ready to answer PING, stopped on exit."""
     binary = redis_server_path()
-    assert binary is not None, "redis-server is not on PATH"
+    if binary is None:
+        raise FileNotFoundError(
+            "redis-server is not on PATH (apt-get install redis-server)"
+        )
     with tempfile.TemporaryDirectory(prefix="bitmapist-redis-") as directory:
         port = free_port()
         command = [

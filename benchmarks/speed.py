@@ -1,0 +1,97 @@
+"""Speed, side by side: bitmapist, bitmapist 3.119, the server's raw limit and
+raw pyroaring, in one run against one redis-server this script starts.
+
+    python benchmarks/speed.py            full workloads
+    python benchmarks/speed.py --short    small ones, a smoke test for CI
+    python benchmarks/speed.py --check    exit non-zero when a target is missed
+
+Workloads live in ``benchmarks/workloads/``: each module there offers
+``run(context) -> list[Row]``; this script runs them in ``WORKLOADS`` order and
+prints one table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import platform
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bitmapist.testing import RedisServer, running_redis
+
+WORKLOADS: tuple[str, ...] = ()
+
+
+@dataclass
+class Context:
+    """What a workload gets: the server, the size asked for."""
+
+    server: RedisServer
+    short: bool
+
+
+@dataclass
+class Row:
+    """One measured figure, with the target it is held to, if any.
+
+    ``ratio`` is ours over the reference's (or the reverse, as ``target``
+    says); ``passed`` is None where there is no target.
+    """
+
+    workload: str
+    figure: str
+    ratio: float | None = None
+    target: str = ""
+    passed: bool | None = None
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--short", action="store_true")
+    parser.add_argument("--check", action="store_true")
+    arguments = parser.parse_args()
+    rows: list[Row] = []
+    with running_redis() as server:
+        context = Context(server, arguments.short)
+        for name in WORKLOADS:
+            module = importlib.import_module(f"workloads.{name}")
+            rows.extend(module.run(context))
+    print(
+        f"machine: {platform.machine()}, {platform.python_implementation()} "
+        f"{platform.python_version()}, {platform.platform()}"
+    )
+    print(render(rows))
+    missed = [row for row in rows if row.passed is False]
+    if arguments.check and not arguments.short and missed:
+        print(f"{len(missed)} target(s) missed", file=sys.stderr)
+        return 1
+    return 0
+
+
+def render(rows: list[Row]) -> str:
+    header = ("workload", "figure", "ratio", "target", "met")
+    table = [header] + [
+        (
+            row.workload,
+            row.figure,
+            "" if row.ratio is None else f"{row.ratio:.2f}x",
+            row.target,
+            {None: "", True: "yes", False: "NO"}[row.passed],
+        )
+        for row in rows
+    ]
+    widths = [max(len(line[i]) for line in table) for i in range(len(header))]
+    lines = [
+        " | ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True))
+        for line in table
+    ]
+    lines.insert(1, "-+-".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
