@@ -105,3 +105,17 @@ def make_bitmapist(
 @pytest.fixture
 def bm(make_bitmapist: MakeBitmapist) -> Bitmapist:
     return make_bitmapist()
+
+
+@pytest.fixture
+def new_bitmapist(backend_kind: str, request: pytest.FixtureRequest) -> MakeBitmapist:
+    """Builds an instance on an empty store of this row at every call, for
+    property tests that need a clean slate per example."""
+
+    def make(**options: Any) -> Bitmapist:
+        options.setdefault("clock", fixed_clock)
+        if backend_kind == "roaring":
+            return Bitmapist(**options)
+        return Bitmapist(redis_client=_client_for(backend_kind, request), **options)
+
+    return make

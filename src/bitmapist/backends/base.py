@@ -30,7 +30,8 @@ class Backend(Protocol):
     """
 
     def write(self, refs: Sequence[BitmapRef], ids: IdArray, value: bool) -> None:
-        """Set (``value`` true) or clear every id in every bitmap of ``refs``."""
+        """Set (``value`` true) or clear every id in every bitmap of ``refs``;
+        with no ids, do nothing at all."""
 
     def count(self, expression: Expression) -> int:
         """How many ids ``expression`` holds."""

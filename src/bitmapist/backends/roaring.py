@@ -45,6 +45,8 @@ class RoaringBackend:
         self._lock = threading.RLock()
 
     def write(self, refs: Sequence[BitmapRef], ids: IdArray, value: bool) -> None:
+        if ids.size == 0:
+            return
         change = BitMap64(ids)
         with self._lock:
             for ref in refs:

@@ -40,6 +40,9 @@ combine["-"] = function(operands)
   local first = operands[1]
   local rest = {unpack(operands, 2)}
   local part = scratch()
+  if #rest == 0 then
+    return bitop("OR", part, {first})
+  end
   if #rest > 1 then
     bitop("OR", part, rest)
     rest = {part}
