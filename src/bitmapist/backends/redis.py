@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
@@ -184,9 +184,11 @@ class RedisBackend:
     def contains(self, expression: Expression, id: int) -> bool:
         shard, offset = self.layout.shard_of(id)
         program = _Program.compile(expression)
-        pipe = self.client.pipeline(transaction=False)
-        self._queue(pipe, program, shard, "contains", offset)
-        return bool(self._execute(pipe, "test an id")[0])
+
+        def fill(pipe: Any) -> None:
+            self._queue(pipe, program, shard, "contains", offset)
+
+        return bool(self._run(fill, "test an id")[0])
 
     def members(self, expression: Expression) -> BitMap64:
         result = BitMap64()
@@ -200,21 +202,24 @@ class RedisBackend:
         """The script's answer for every registered shard, in shard order."""
         program = _Program.compile(expression)
         known = sorted(self._shards)
-        pipe = self.client.pipeline(transaction=False)
-        pipe.smembers(self.layout.shards_key())
-        for shard in known:
-            self._queue(pipe, program, shard, mode)
-        replies = self._execute(pipe, "evaluate a query")
+
+        def fill_known(pipe: Any) -> None:
+            pipe.smembers(self.layout.shards_key())
+            for shard in known:
+                self._queue(pipe, program, shard, mode)
+
+        replies = self._run(fill_known, "evaluate a query")
         registered = {int(s) for s in replies[0]}
         answers = dict(zip(known, replies[1:], strict=True))
         missing = sorted(registered - self._shards)
-        if missing:
-            pipe = self.client.pipeline(transaction=False)
+
+        def fill_missing(pipe: Any) -> None:
             for shard in missing:
                 self._queue(pipe, program, shard, mode)
-            answers.update(
-                zip(missing, self._execute(pipe, "evaluate a query"), strict=True)
-            )
+
+        if missing:
+            replies = self._run(fill_missing, "evaluate a query")
+            answers.update(zip(missing, replies, strict=True))
         self._shards = registered
         return [(shard, answers[shard]) for shard in sorted(registered)]
 
@@ -232,25 +237,22 @@ class RedisBackend:
                 self._sha = str(self.client.script_load(_EVALUATE))
         return self._sha
 
-    def _execute(self, pipe: Any, action: str) -> list[Any]:
-        """Run a pipeline of script calls, loading the script again if the
-        server lost it (a restart, a failover, SCRIPT FLUSH)."""
-        try:
-            with _translated(action):
-                return list(pipe.execute())
-        except errors.BackendError as error:
-            if not isinstance(error.__cause__, rex.NoScriptError):
-                raise
-        log.debug("query script missing on the server; loading it again")
-        self._sha = None
-        sha = self._script_sha()
-        retry = self.client.pipeline(transaction=False)
-        for args, options in pipe.command_stack_args():
-            if args[0] == "EVALSHA":
-                args = ("EVALSHA", sha, *args[2:])
-            retry.execute_command(*args, **options)  # type: ignore[no-untyped-call]
-        with _translated(action):
-            return list(retry.execute())
+    def _run(self, fill: Callable[[Any], None], action: str) -> list[Any]:
+        """Fill a pipeline and execute it; when the server has lost the
+        script (a restart, a failover, SCRIPT FLUSH), load it and run again."""
+        for attempt in (1, 2):
+            pipe = self.client.pipeline(transaction=False)
+            fill(pipe)
+            try:
+                with _translated(action):
+                    return list(pipe.execute())
+            except errors.BackendError as error:
+                lost = isinstance(error.__cause__, rex.NoScriptError)
+                if not lost or attempt == 2:
+                    raise
+                log.debug("query script missing on the server; loading it again")
+                self._sha = None
+        raise AssertionError("unreachable")  # pragma: no cover
 
     # -- names and deletion
 
