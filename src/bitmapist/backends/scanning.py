@@ -20,9 +20,10 @@ __all__ = ["bitmaps", "delete", "delete_all", "delete_keys", "keys", "names"]
 BATCH = 1000
 
 
-def keys(client: Any, pattern: str) -> Iterator[str]:
-    """Every key matching the glob ``pattern``, each at least once."""
-    for key in client.scan_iter(match=pattern, count=BATCH):
+def keys(client: Any, pattern: str, count: int = BATCH) -> Iterator[str]:
+    """Every key matching the glob ``pattern``, each at least once, asking
+    for ``count`` keys per step."""
+    for key in client.scan_iter(match=pattern, count=count):
         yield key.decode() if isinstance(key, bytes) else str(key)
 
 
