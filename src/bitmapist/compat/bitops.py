@@ -28,6 +28,8 @@ __all__ = [
     "BitOpXor",
     "BitOperation",
     "delete_runtime_bitop_keys",
+    "delete_runtime_keys_since",
+    "runtime_key_count",
     "store_operation",
 ]
 
@@ -56,8 +58,19 @@ def store_operation(system: Any, op: str, sources: Sequence[str]) -> str:
 
 def delete_runtime_bitop_keys() -> None:
     """Delete every bit-operation key this thread made (years included)."""
+    delete_runtime_keys_since(0)
+
+
+def runtime_key_count() -> int:
+    """How many bit-operation keys this thread has made and not deleted."""
+    return len(_runtime_keys())
+
+
+def delete_runtime_keys_since(count: int) -> None:
+    """Delete the bit-operation keys this thread made after the first
+    ``count``: what one piece of work made, when it cleans up after itself."""
     keys = _runtime_keys()
-    while keys:
+    while len(keys) > count:
         system, key = keys.pop()
         system_for(system).delete([key])
 

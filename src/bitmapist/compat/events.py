@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta, timezone
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from ..errors import InvalidExpressionError, InvalidNameError, InvalidTimestampError
 from ..expressions import BitmapRef, Kind
@@ -121,6 +121,9 @@ class Events:
         return BitOpNot(self)
 
 
+P = TypeVar("P", bound="PeriodEvents")
+
+
 class PeriodEvents(Events):
     """An event in one hour, day, ISO week, month or year."""
 
@@ -129,7 +132,7 @@ class PeriodEvents(Events):
     period: Period
 
     @classmethod
-    def at(cls, event_name: str, period: Period, system: Any = "default") -> Any:
+    def at(cls: type[P], event_name: str, period: Period, system: Any = "default") -> P:
         """The object for ``period`` itself, without the period's numbers."""
         events = cls.__new__(cls)
         events._bind(event_name, period, system)
@@ -148,20 +151,23 @@ class PeriodEvents(Events):
 
     @classmethod
     def from_date(
-        cls, event_name: str, dt: datetime | date | None = None, system: Any = "default"
-    ) -> Any:
+        cls: type[P],
+        event_name: str,
+        dt: datetime | date | None = None,
+        system: Any = "default",
+    ) -> P:
         period = Period.containing(cls.granularity, in_utc(dt), timezone.utc)
         return cls.at(event_name, period, system)
 
-    def delta(self, n: int) -> Any:
+    def delta(self: P, n: int) -> P:
         if isinstance(n, bool) or not isinstance(n, int):
             raise InvalidExpressionError(f"delta {n!r} is not an int")
         return self.at(self.event_name, self.period.delta(n), self.system)
 
-    def next(self) -> Any:
+    def next(self: P) -> P:
         return self.delta(1)
 
-    def prev(self) -> Any:
+    def prev(self: P) -> P:
         return self.delta(-1)
 
     def period_start(self) -> datetime:
