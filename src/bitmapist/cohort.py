@@ -124,7 +124,7 @@ def _row(
     as_percent: bool,
     num_of_rows: int,
 ) -> Row:
-    period = cls.from_date("", when).period
+    period = Period.containing(cls.granularity, when, timezone.utc)
     cohort = _selection(cls, period, select1, select1b, system)
     size = cohort.get_count()
     cells: list[Cell] = []
@@ -237,13 +237,22 @@ def render_csv_data(
     num_of_rows: int = 12,
     start_date: str | None = None,
 ) -> str:
-    """The rows as CSV: ``Date,Total,0,1,...``, then one line per row."""
+    """The rows as CSV: ``Date,Total,0,1,...``, then one line per row, with
+    percentages rounded to two decimals."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["Date", "Total", *range(num_of_rows + 1)])
     for when, size, *cells in dates_data:
-        writer.writerow([_format_date(when, time_group), size, *cells])
+        shown = [_csv_cell(cell, as_percent) for cell in cells]
+        writer.writerow([_format_date(when, time_group), size, *shown])
     return out.getvalue()
+
+
+def _csv_cell(cell: Cell, as_percent: bool) -> Cell:
+    # Percentages to two decimals, as 3.x writes them; counts as they are.
+    if as_percent and isinstance(cell, float):
+        return round(cell, 2)
+    return cell
 
 
 def render_html_data(
