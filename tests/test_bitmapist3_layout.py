@@ -34,7 +34,7 @@ from .conftest import NOW, MakeBitmapist
 from .test_agreement import (
     ATTRIBUTES,
     EVENTS,
-    GRANULARITIES,
+    LEAVES,
     TIMESTAMPS,
     ZONES,
     Agreement,
@@ -44,15 +44,6 @@ from .test_agreement import (
 )
 
 IDS = st.one_of(st.integers(0, 40), st.integers(2**20 - 3, 2**20 + 3))
-LEAVES = st.one_of(
-    st.tuples(
-        st.just("event"),
-        st.sampled_from(EVENTS),
-        st.sampled_from(GRANULARITIES),
-        TIMESTAMPS,
-    ),
-    st.tuples(st.just("attribute"), st.sampled_from(ATTRIBUTES)),
-)
 PLANS = st.recursive(
     LEAVES,
     lambda children: st.tuples(

@@ -156,8 +156,11 @@ class PeriodEvents(Events):
         dt: datetime | date | None = None,
         system: Any = "default",
     ) -> P:
-        period = Period.containing(cls.granularity, in_utc(dt), timezone.utc)
-        return cls.at(event_name, period, system)
+        return cls.at(event_name, cls._holding(in_utc(dt)), system)
+
+    @classmethod
+    def _holding(cls, when: datetime) -> Period:
+        return Period.containing(cls.granularity, when, timezone.utc)
 
     def delta(self: P, n: int) -> P:
         if isinstance(n, bool) or not isinstance(n, int):
@@ -178,16 +181,18 @@ class PeriodEvents(Events):
         return self.period.end - timedelta(microseconds=1)
 
 
-def _start(year: int, month: int, day: int, hour: int = 0) -> datetime:
+def _calendar(
+    year: int | None, month: int | None, day: int | None, hour: int | None
+) -> datetime:
+    """The UTC hour these numbers name, omitted ones being the current ones."""
+    now = datetime.now(timezone.utc)
+    given = (year, month, day, hour)
+    current = (now.year, now.month, now.day, now.hour)
+    y, m, d, h = (c if n is None else n for n, c in zip(given, current, strict=True))
     try:
-        return datetime(year, month, day, hour, tzinfo=timezone.utc)
+        return datetime(y, m, d, h, tzinfo=timezone.utc)
     except (TypeError, ValueError) as error:
-        numbers = (year, month, day, hour)
-        raise InvalidTimestampError(f"no such period {numbers!r}: {error}") from None
-
-
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
+        raise InvalidTimestampError(f"no such period {given!r}: {error}") from None
 
 
 class YearEvents(PeriodEvents):
@@ -198,8 +203,7 @@ class YearEvents(PeriodEvents):
     def __init__(
         self, event_name: str, year: int | None = None, system: Any = "default"
     ) -> None:
-        year = _now().year if year is None else year
-        self._bind(event_name, Period(Granularity.YEAR, _start(year, 1, 1)), system)
+        self._bind(event_name, self._holding(_calendar(year, 1, 1, 0)), system)
 
     def _locate(self) -> None:
         from .bitops import store_operation
@@ -223,10 +227,7 @@ class MonthEvents(PeriodEvents):
         month: int | None = None,
         system: Any = "default",
     ) -> None:
-        now = _now()
-        year = now.year if year is None else year
-        month = now.month if month is None else month
-        self._bind(event_name, Period(self.granularity, _start(year, month, 1)), system)
+        self._bind(event_name, self._holding(_calendar(year, month, 1, 0)), system)
 
 
 class WeekEvents(PeriodEvents):
@@ -241,7 +242,7 @@ class WeekEvents(PeriodEvents):
         week: int | None = None,
         system: Any = "default",
     ) -> None:
-        iso_year, iso_week, _ = _now().isocalendar()
+        iso_year, iso_week, _ = datetime.now(timezone.utc).isocalendar()
         year = iso_year if year is None else year
         week = iso_week if week is None else week
         try:
@@ -265,13 +266,7 @@ class DayEvents(PeriodEvents):
         day: int | None = None,
         system: Any = "default",
     ) -> None:
-        now = _now()
-        numbers = (
-            now.year if year is None else year,
-            now.month if month is None else month,
-            now.day if day is None else day,
-        )
-        self._bind(event_name, Period(self.granularity, _start(*numbers)), system)
+        self._bind(event_name, self._holding(_calendar(year, month, day, 0)), system)
 
 
 class HourEvents(PeriodEvents):
@@ -286,14 +281,8 @@ class HourEvents(PeriodEvents):
         hour: int | None = None,
         system: Any = "default",
     ) -> None:
-        now = _now()
-        numbers = (
-            now.year if year is None else year,
-            now.month if month is None else month,
-            now.day if day is None else day,
-            now.hour if hour is None else hour,
-        )
-        self._bind(event_name, Period(self.granularity, _start(*numbers)), system)
+        when = _calendar(year, month, day, hour)
+        self._bind(event_name, self._holding(when), system)
 
 
 class UniqueEvents(Events):
