@@ -32,6 +32,7 @@ from typing import Any
 import redis
 
 from .backends.keys import (
+    BITMAPIST3_BITOP_PREFIX,
     DEFAULT_PREFIX,
     DEFAULT_SHARD_WIDTH,
     Bitmapist3Layout,
@@ -145,7 +146,7 @@ def _copy_batch(
         ref = OLD.parse(key)
         if ref is not None:
             bitmaps.append((ref, key))
-        elif not key.startswith("trackist_bitop_"):
+        elif not key.startswith(BITMAPIST3_BITOP_PREFIX):
             report.not_understood.append(key)
     with _translated("read the 3.x keys"):
         reads = source.pipeline(transaction=False)

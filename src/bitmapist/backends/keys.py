@@ -147,6 +147,7 @@ class Bitmapist3Layout(ShardedLayout):
         trackist_<event>_<year>-<month>-<day>           a day
         trackist_<event>_<year>-<month>-<day>-<hour>    an hour
         trackist_<attribute>_u                          3.x's "unique" bitmap
+        trackist_bitop_<OP>_<key>-<key>...              a 3.x bit operation's result
 
     No year bitmap exists: a year is read as the OR of its twelve months, and
     writing one is the same as writing its month. No universe bitmap exists
@@ -212,6 +213,11 @@ class Bitmapist3Layout(ShardedLayout):
         if ref.period is None:
             return f"{BITMAPIST3_PREFIX}{ref.name}_u"
         return f"{BITMAPIST3_PREFIX}{ref.name}_{bitmapist3_code(ref.period)}"
+
+    def bitop_key(self, op: str, sources: Sequence[str]) -> str:
+        """Where 3.x keeps the result of BITOP ``op`` over the keys ``sources``:
+        ``trackist_bitop_AND_<key>-<key>...``."""
+        return f"{BITMAPIST3_BITOP_PREFIX}{op}_{'-'.join(sources)}"
 
     def temp_key(self, shard: int, n: int) -> str:
         # Under 3.x's bit-operation prefix, so that 3.x never takes a scratch

@@ -16,10 +16,9 @@ import threading
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from ..backends.keys import BITMAPIST3_BITOP_PREFIX
 from ..errors import InvalidExpressionError
 from .events import Events
-from .systems import system_for
+from .systems import LAYOUT, system_for
 
 __all__ = [
     "BitOpAnd",
@@ -43,14 +42,10 @@ def _runtime_keys() -> list[tuple[Any, str]]:
     return keys
 
 
-def bitop_key(op: str, sources: Sequence[str]) -> str:
-    return f"{BITMAPIST3_BITOP_PREFIX}{op}_{'-'.join(sources)}"
-
-
 def store_operation(system: Any, op: str, sources: Sequence[str]) -> str:
     """Run BITOP ``op`` over the keys ``sources`` into its 3.x key, remember
     the key for this thread, and return it."""
-    dest = bitop_key(op, sources)
+    dest = LAYOUT.bitop_key(op, sources)
     system_for(system).bitop(op, dest, sources)
     _runtime_keys().append((system, dest))
     return dest
