@@ -273,10 +273,16 @@ def run(arguments: argparse.Namespace) -> int:
 
     source = _client(arguments.source)
     target = source if arguments.target is None else _client(arguments.target)
+    layout = ShardedLayout(arguments.prefix, arguments.shard_width)
     with _translated("count the 3.x keys"):
         total = sum(1 for _ in scan_keys(source, PATTERN))
+        earlier = 0 if arguments.restart else target.hget(state_key(layout), "copied")
     with tqdm(
-        total=total, unit="key", disable=arguments.no_progress, file=sys.stderr
+        total=total,
+        initial=min(int(earlier or 0), total),
+        unit="key",
+        disable=arguments.no_progress,
+        file=sys.stderr,
     ) as bar:
         report = migrate(
             source,
