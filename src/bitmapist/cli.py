@@ -17,7 +17,7 @@ from .errors import BitmapistError
 
 __all__ = ["main"]
 
-COMMANDS = ("bitmapist.demo",)
+COMMANDS = ("bitmapist.demo", "bitmapist.migrate")
 
 
 def build_parser() -> argparse.ArgumentParser:

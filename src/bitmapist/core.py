@@ -45,7 +45,9 @@ class Bitmapist:
 
     ``Bitmapist()`` keeps bitmaps in process; ``Bitmapist(redis_client=r)``
     keeps them in Redis under ``prefix``; ``Bitmapist(backend=b)`` uses any
-    backend. ``timezone`` is where periods begin and end (UTC by default);
+    backend. ``key_layout="bitmapist3"`` reads and writes the keys bitmapist 3.x
+    keeps (ids below 2**32, no NOT; see ``backends.keys.Bitmapist3Layout``).
+    ``timezone`` is where periods begin and end (UTC by default);
     ``granularities`` are the periods ``mark_event`` writes by default;
     ``clock`` gives "now" (tests pass their own).
     """
@@ -59,6 +61,7 @@ class Bitmapist:
         granularities: Granularities = DEFAULT_GRANULARITIES,
         prefix: str = DEFAULT_PREFIX,
         shard_width: int = DEFAULT_SHARD_WIDTH,
+        key_layout: str = "sharded",
         clock: Callable[[], datetime] = _utc_now,
     ) -> None:
         self.timezone = _zone(timezone)
@@ -67,11 +70,20 @@ class Bitmapist:
         if redis_client is not None and backend is not None:
             raise ConfigurationError("pass either redis_client or backend, not both")
         if redis_client is not None:
-            backend = RedisBackend(redis_client, prefix=prefix, shard_width=shard_width)
-        elif (prefix, shard_width) != (DEFAULT_PREFIX, DEFAULT_SHARD_WIDTH):
+            backend = RedisBackend(
+                redis_client,
+                prefix=prefix,
+                shard_width=shard_width,
+                key_layout=key_layout,
+            )
+        elif (prefix, shard_width, key_layout) != (
+            DEFAULT_PREFIX,
+            DEFAULT_SHARD_WIDTH,
+            "sharded",
+        ):
             raise ConfigurationError(
-                "prefix and shard_width apply to a Redis client: pass them to the "
-                "backend instead"
+                "prefix, shard_width and key_layout apply to a Redis client: pass "
+                "them to the backend instead"
             )
         if backend is None:
             backend = RoaringBackend()

@@ -17,17 +17,37 @@ and memory follows the ids marked, not the largest one.
 The registries (names, periods, shards) let bitmapist list and delete what it
 stored without KEYS or SCAN. Period codes contain no ":", so a key names
 exactly one bitmap even when an event name contains ":".
+
+``Bitmapist3Layout`` is the layout bitmapist 3.x keeps, for data already in
+Redis: see its docstring. ``layout_named`` picks one by the name
+``Bitmapist(key_layout=...)`` takes.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import ClassVar
 
-from ..errors import ConfigurationError
-from ..expressions import BitmapRef, Kind
-from ..validation import check_prefix
+from ..errors import (
+    ConfigurationError,
+    InvalidExpressionError,
+    InvalidIdError,
+    InvalidNameError,
+)
+from ..expressions import UNIVERSE, BitmapRef, Expression, Kind, Op, Operation
+from ..periods import Granularity, Period
+from ..validation import IdArray, check_prefix
 
-__all__ = ["DEFAULT_PREFIX", "DEFAULT_SHARD_WIDTH", "ShardedLayout"]
+__all__ = [
+    "DEFAULT_PREFIX",
+    "DEFAULT_SHARD_WIDTH",
+    "KEY_LAYOUTS",
+    "Bitmapist3Layout",
+    "ShardedLayout",
+    "layout_named",
+]
 
 DEFAULT_PREFIX = "bitmapist"
 DEFAULT_SHARD_WIDTH = 2**20
@@ -41,6 +61,12 @@ class ShardedLayout:
 
     prefix: str = DEFAULT_PREFIX
     shard_width: int = DEFAULT_SHARD_WIDTH
+
+    # Whether names, periods and shards are registered beside the bits; a
+    # layout without registries is listed and deleted by SCAN instead.
+    registries: ClassVar[bool] = True
+    # The shards a query visits when the layout has no shard registry.
+    fixed_shards: ClassVar[tuple[int, ...] | None] = None
 
     def __post_init__(self) -> None:
         check_prefix(self.prefix)
@@ -60,6 +86,15 @@ class ShardedLayout:
         """The shard that holds ``id``, and the id's offset within it."""
         return divmod(id, self.shard_width)
 
+    def stored(self, refs: Sequence[BitmapRef], ids: IdArray) -> list[BitmapRef]:
+        """The bitmaps a write of ``ids`` to ``refs`` touches, or an
+        ``InvalidInputError`` when the layout cannot hold them."""
+        return list(refs)
+
+    def expand(self, expression: Expression) -> Expression:
+        """``expression`` over bitmaps that the layout stores."""
+        return expression
+
     def _base(self, shard: int) -> str:
         return f"{self.prefix}:{{{shard}}}"
 
@@ -73,6 +108,15 @@ class ShardedLayout:
     def event_key(self, event: str, period_code: str, shard: int) -> str:
         return f"{self._base(shard)}:e:{event}:{period_code}"
 
+    def registry_entries(self, ref: BitmapRef, shard: int) -> list[tuple[str, str]]:
+        """The (set key, member) pairs that record ``ref`` in ``shard``."""
+        if ref.kind is Kind.UNIVERSE:
+            return []
+        entries = [(self.names_key(ref.kind, shard), ref.name)]
+        if ref.period is not None:
+            entries.append((self.periods_key(ref.name, shard), ref.period.code))
+        return entries
+
     def names_key(self, kind: Kind, shard: int) -> str:
         return f"{self._base(shard)}:names:{_KIND_LETTER[kind]}"
 
@@ -84,3 +128,203 @@ class ShardedLayout:
 
     def shards_key(self) -> str:
         return f"{self.prefix}:{{meta}}:shards"
+
+
+BITMAPIST3_PREFIX = "trackist_"
+BITMAPIST3_MAX_ID = 2**32 - 1
+# bitmapist 3.x names the results of its bit operations under this prefix, and
+# leaves them out when it lists event names.
+BITMAPIST3_BITOP_PREFIX = "trackist_bitop_"
+
+
+@dataclass(frozen=True)
+class Bitmapist3Layout(ShardedLayout):
+    """The keys bitmapist 3.x keeps: one Redis string per bitmap, no shards and
+    no registries, so ids stop at 2**32 - 1.
+
+        trackist_<event>_<year>-<month>                 a month (not zero-padded)
+        trackist_<event>_W<iso year>-<iso week>         an ISO week
+        trackist_<event>_<year>-<month>-<day>           a day
+        trackist_<event>_<year>-<month>-<day>-<hour>    an hour
+        trackist_<attribute>_u                          3.x's "unique" bitmap
+        trackist_bitop_<OP>_<key>-<key>...              a 3.x bit operation's result
+
+    No year bitmap exists: a year is read as the OR of its twelve months, and
+    writing one is the same as writing its month. No universe bitmap exists
+    either, so NOT has nothing to complement within and is refused. Names are
+    found by SCAN, as 3.x finds them. The whole id range is one "shard" of
+    2**32 ids, so the sharded machinery of ``RedisBackend`` applies unchanged.
+    """
+
+    prefix: str = "trackist"
+    shard_width: int = 2**32
+
+    registries: ClassVar[bool] = False
+    fixed_shards: ClassVar[tuple[int, ...] | None] = (0,)
+
+    def shard_of(self, id: int) -> tuple[int, int]:
+        if id > BITMAPIST3_MAX_ID:
+            raise InvalidIdError(
+                f"id {id} is out of range for the bitmapist3 key layout: it "
+                f"holds ids from 0 to 2**32 - 1 (migrate with `bitmapist migrate` "
+                f"for larger ids)"
+            )
+        return 0, id
+
+    def stored(self, refs: Sequence[BitmapRef], ids: IdArray) -> list[BitmapRef]:
+        if ids.size:
+            self.shard_of(int(ids.max()))
+        kept = []
+        for ref in refs:
+            if ref.kind is Kind.UNIVERSE:
+                continue
+            _check_bitmapist3_name(ref.name)
+            if ref.period is not None and ref.period.granularity is Granularity.YEAR:
+                if not _has_month_in_year(refs, ref):
+                    raise InvalidExpressionError(
+                        f"the bitmapist3 key layout keeps no year bitmaps: year "
+                        f"{ref.period.code} of {ref.name!r} is the OR of its months, "
+                        f"so mark the month granularity with it"
+                    )
+                continue
+            kept.append(ref)
+        return kept
+
+    def expand(self, expression: Expression) -> Expression:
+        if isinstance(expression, Operation):
+            operands = tuple(self.expand(e) for e in expression.operands)
+            return Operation(expression.op, operands)
+        if expression == UNIVERSE:
+            raise InvalidExpressionError(
+                "the bitmapist3 key layout keeps no universe of ids, so NOT (~x, "
+                "bit_op_not, get_universe) has nothing to complement within: "
+                "subtract from an explicit bitmap instead (a - x)"
+            )
+        period = expression.period
+        if period is None or period.granularity is not Granularity.YEAR:
+            return expression
+        months = [
+            BitmapRef(expression.kind, expression.name, _first_month(period).delta(n))
+            for n in range(12)
+        ]
+        return Operation(Op.OR, tuple(months))
+
+    def bitmap_key(self, ref: BitmapRef, shard: int) -> str:
+        if ref.period is None:
+            return f"{BITMAPIST3_PREFIX}{ref.name}_u"
+        return f"{BITMAPIST3_PREFIX}{ref.name}_{bitmapist3_code(ref.period)}"
+
+    def bitop_key(self, op: str, sources: Sequence[str]) -> str:
+        """Where 3.x keeps the result of BITOP ``op`` over the keys ``sources``:
+        ``trackist_bitop_AND_<key>-<key>...``."""
+        return f"{BITMAPIST3_BITOP_PREFIX}{op}_{'-'.join(sources)}"
+
+    def temp_key(self, shard: int, n: int) -> str:
+        # Under 3.x's bit-operation prefix, so that 3.x never takes a scratch
+        # key for an event; evaluate.lua deletes it before it returns.
+        return f"{BITMAPIST3_BITOP_PREFIX}scratch_{n}"
+
+    def parse(self, key: str) -> BitmapRef | None:
+        """The bitmap a 3.x key holds, or None for a bit-operation result or a
+        key this layout does not name. Periods come back in UTC: 3.x has no
+        time zones."""
+        if not key.startswith(BITMAPIST3_PREFIX) or key.startswith(
+            BITMAPIST3_BITOP_PREFIX
+        ):
+            return None
+        name, separator, code = key[len(BITMAPIST3_PREFIX) :].rpartition("_")
+        if not separator or not name:
+            return None
+        if code == "u":
+            return BitmapRef(Kind.ATTRIBUTE, name)
+        period = _parse_bitmapist3_code(code)
+        # 3.x never pads numbers: "2025-01" is some other key, not a month.
+        if period is None or bitmapist3_code(period) != code:
+            return None
+        return BitmapRef(Kind.EVENT, name, period)
+
+
+def bitmapist3_code(period: Period) -> str:
+    """A period as 3.x writes it in keys: the start's own fields, not padded."""
+    start = period.start
+    granularity = period.granularity
+    if granularity is Granularity.HOUR:
+        return f"{start.year}-{start.month}-{start.day}-{start.hour}"
+    if granularity is Granularity.DAY:
+        return f"{start.year}-{start.month}-{start.day}"
+    if granularity is Granularity.WEEK:
+        iso_year, iso_week, _ = start.isocalendar()
+        return f"W{iso_year}-{iso_week}"
+    if granularity is Granularity.MONTH:
+        return f"{start.year}-{start.month}"
+    raise InvalidExpressionError(
+        f"the bitmapist3 key layout has no key for year {period.code}: a year "
+        f"is the OR of its months"
+    )
+
+
+def _parse_bitmapist3_code(code: str) -> Period | None:
+    week = code.startswith("W")
+    parts = code[1:].split("-") if week else code.split("-")
+    if not all(part.isdigit() for part in parts):
+        return None
+    numbers = [int(part) for part in parts]
+    try:
+        if week and len(numbers) == 2:
+            monday = datetime.fromisocalendar(numbers[0], numbers[1], 1)
+            return Period(Granularity.WEEK, monday.replace(tzinfo=timezone.utc))
+        granularity = _BY_LENGTH.get(len(numbers)) if not week else None
+        if granularity is None:
+            return None
+        # A month has no day or hour in its code, a day no hour.
+        year, month, day, hour = [*numbers, *(1, 0)[len(numbers) - 2 :]]
+        start = datetime(year, month, day, hour, tzinfo=timezone.utc)
+    except ValueError:
+        return None
+    return Period(granularity, start)
+
+
+_BY_LENGTH = {2: Granularity.MONTH, 3: Granularity.DAY, 4: Granularity.HOUR}
+
+
+def _first_month(year: Period) -> Period:
+    return Period(Granularity.MONTH, year.start)
+
+
+def _has_month_in_year(refs: Sequence[BitmapRef], year: BitmapRef) -> bool:
+    assert year.period is not None
+    return any(
+        ref.name == year.name
+        and ref.period is not None
+        and ref.period.granularity is Granularity.MONTH
+        and ref.period.start.year == year.period.start.year
+        for ref in refs
+    )
+
+
+def _check_bitmapist3_name(name: str) -> None:
+    if name.startswith("bitop_"):
+        raise InvalidNameError(
+            f"name {name!r} begins with 'bitop_': in the bitmapist3 key layout its "
+            f"keys would read as the result of a bit operation"
+        )
+
+
+KEY_LAYOUTS = {"sharded": ShardedLayout, "bitmapist3": Bitmapist3Layout}
+
+
+def layout_named(name: str, prefix: str, shard_width: int) -> ShardedLayout:
+    """The layout ``Bitmapist(key_layout=name)`` asks for."""
+    if name == "sharded":
+        return ShardedLayout(prefix, shard_width)
+    if name not in KEY_LAYOUTS:
+        known = ", ".join(repr(k) for k in KEY_LAYOUTS)
+        raise ConfigurationError(
+            f"unknown key layout {name!r}: expected one of {known}"
+        )
+    if (prefix, shard_width) != (DEFAULT_PREFIX, DEFAULT_SHARD_WIDTH):
+        raise ConfigurationError(
+            f"the {name} key layout has fixed key names and no shards: prefix and "
+            f"shard_width do not apply to it"
+        )
+    return KEY_LAYOUTS[name]()

@@ -24,7 +24,8 @@ from pyroaring import BitMap64
 from .. import errors
 from ..expressions import UNIVERSE, BitmapRef, Expression, Kind, Op
 from ..validation import IdArray
-from .keys import DEFAULT_PREFIX, DEFAULT_SHARD_WIDTH, ShardedLayout
+from . import scanning
+from .keys import DEFAULT_PREFIX, DEFAULT_SHARD_WIDTH, layout_named
 
 __all__ = ["RedisBackend", "translate_error"]
 
@@ -128,8 +129,9 @@ class RedisBackend:
         *,
         prefix: str = DEFAULT_PREFIX,
         shard_width: int = DEFAULT_SHARD_WIDTH,
+        key_layout: str = "sharded",
     ) -> None:
-        self.layout = ShardedLayout(prefix, shard_width)
+        self.layout = layout_named(key_layout, prefix, shard_width)
         if isinstance(client, str):
             with _translated(f"connect to {client}"):
                 client = redis.Redis.from_url(client)
@@ -148,6 +150,7 @@ class RedisBackend:
     # -- writing
 
     def write(self, refs: Sequence[BitmapRef], ids: IdArray, value: bool) -> None:
+        refs = self.layout.stored(refs, ids)
         if ids.size == 0 or not refs:
             return
         width = np.uint64(self.layout.shard_width)
@@ -157,7 +160,8 @@ class RedisBackend:
         pipe = self.client.pipeline(transaction=True)
         # Registering the shards in the same transaction, every time, keeps the
         # registry right even after the keyspace was emptied behind our back.
-        pipe.sadd(self.layout.shards_key(), *shards.tolist())
+        if self.layout.registries:
+            pipe.sadd(self.layout.shards_key(), *shards.tolist())
         for position, shard_value in enumerate(shards):
             shard = int(shard_value)
             shard_offsets = np.unique(offsets[inverse == position]).tolist()
@@ -170,11 +174,9 @@ class RedisBackend:
             pipe.execute()
 
     def _register(self, pipe: Any, ref: BitmapRef, shard: int) -> None:
-        if ref.kind is Kind.UNIVERSE:
-            return
-        pipe.sadd(self.layout.names_key(ref.kind, shard), ref.name)
-        if ref.period is not None:
-            pipe.sadd(self.layout.periods_key(ref.name, shard), ref.period.code)
+        if self.layout.registries:
+            for key, member in self.layout.registry_entries(ref, shard):
+                pipe.sadd(key, member)
 
     # -- querying
 
@@ -183,7 +185,7 @@ class RedisBackend:
 
     def contains(self, expression: Expression, id: int) -> bool:
         shard, offset = self.layout.shard_of(id)
-        program = _Program.compile(expression)
+        program = _Program.compile(self.layout.expand(expression))
 
         def fill(pipe: Any) -> None:
             self._queue(pipe, program, shard, "contains", offset)
@@ -200,7 +202,9 @@ class RedisBackend:
 
     def _evaluate(self, expression: Expression, mode: str) -> list[tuple[int, Any]]:
         """The script's answer for every registered shard, in shard order."""
-        program = _Program.compile(expression)
+        program = _Program.compile(self.layout.expand(expression))
+        if self.layout.fixed_shards is not None:
+            return self._evaluate_in(self.layout.fixed_shards, program, mode)
         known = sorted(self._shards)
 
         def fill_known(pipe: Any) -> None:
@@ -212,16 +216,20 @@ class RedisBackend:
         registered = {int(s) for s in replies[0]}
         answers = dict(zip(known, replies[1:], strict=True))
         missing = sorted(registered - self._shards)
-
-        def fill_missing(pipe: Any) -> None:
-            for shard in missing:
-                self._queue(pipe, program, shard, mode)
-
         if missing:
-            replies = self._run(fill_missing, "evaluate a query")
-            answers.update(zip(missing, replies, strict=True))
+            answers.update(self._evaluate_in(missing, program, mode))
         self._shards = registered
         return [(shard, answers[shard]) for shard in sorted(registered)]
+
+    def _evaluate_in(
+        self, shards: Sequence[int], program: _Program, mode: str
+    ) -> list[tuple[int, Any]]:
+        def fill(pipe: Any) -> None:
+            for shard in shards:
+                self._queue(pipe, program, shard, mode)
+
+        replies = self._run(fill, "evaluate a query")
+        return list(zip(shards, replies, strict=True))
 
     def _queue(
         self, pipe: Any, program: _Program, shard: int, mode: str, offset: int = 0
@@ -257,6 +265,9 @@ class RedisBackend:
     # -- names and deletion
 
     def names(self, kind: Kind) -> set[str]:
+        if not self.layout.registries:
+            with _translated("list names"):
+                return scanning.names(self.client, self.layout, kind)
         shards = self._registered_shards()
         pipe = self.client.pipeline(transaction=False)
         for shard in shards:
@@ -268,10 +279,16 @@ class RedisBackend:
         return found
 
     def delete(self, kind: Kind, name: str) -> None:
+        if not self.layout.registries:
+            with _translated("delete bitmaps"):
+                return scanning.delete(self.client, self.layout, kind, name)
         shards = self._registered_shards()
         self._delete_in(shards, [(kind, name)])
 
     def delete_all(self) -> None:
+        if not self.layout.registries:
+            with _translated("delete bitmaps"):
+                return scanning.delete_all(self.client, self.layout)
         shards = self._registered_shards()
         pipe = self.client.pipeline(transaction=False)
         for shard in shards:
