@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bitmapist.testing import RedisServer, running_redis
 
-WORKLOADS: tuple[str, ...] = ()
+WORKLOADS: tuple[str, ...] = ("cohort",)
 
 
 @dataclass

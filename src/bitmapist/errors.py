@@ -8,6 +8,8 @@
     │   ├── InvalidTimestampError  not a datetime or date, or too coarse for the period
     │   ├── InvalidExpressionError operands that are not bitmaps of one instance
     │   └── ConfigurationError     an unknown URL scheme, option or granularity
+    ├── MissingDependencyError     (also an ImportError) an optional extra, such
+    │                              as bitmapist[pandas], is not installed
     └── BackendError               the store failed; the original error is __cause__
         ├── BackendUnavailableError  the store could not be reached or timed out
         ├── WriteRefusedError        the store refused a write (out of memory,
@@ -31,6 +33,7 @@ __all__ = [
     "InvalidInputError",
     "InvalidNameError",
     "InvalidTimestampError",
+    "MissingDependencyError",
     "WriteRefusedError",
 ]
 
@@ -61,6 +64,10 @@ class InvalidExpressionError(InvalidInputError):
 
 class ConfigurationError(InvalidInputError):
     """An unknown URL scheme, option value or granularity."""
+
+
+class MissingDependencyError(BitmapistError, ImportError):
+    """A feature needs an optional dependency; the message names the extra."""
 
 
 class BackendError(BitmapistError):

@@ -36,6 +36,10 @@ class Backend(Protocol):
     def count(self, expression: Expression) -> int:
         """How many ids ``expression`` holds."""
 
+    def count_many(self, expressions: Sequence[Expression]) -> list[int]:
+        """How many ids each of ``expressions`` holds, in order, asked all at
+        once (one round trip on Redis), for tables of many cells."""
+
     def contains(self, expression: Expression, id: int) -> bool:
         """Whether ``expression`` holds ``id``."""
 

@@ -65,6 +65,10 @@ class RoaringBackend:
                 return int(_CARDINALITY[expression.op](first, second))
             return len(self._evaluate(expression))
 
+    def count_many(self, expressions: Sequence[Expression]) -> list[int]:
+        with self._lock:
+            return [self.count(expression) for expression in expressions]
+
     def contains(self, expression: Expression, id: int) -> bool:
         with self._lock:
             return self._contains(expression, id)
