@@ -12,6 +12,7 @@ The bitmapist 3.x module interface (``mark_event``, ``MonthEvents``,
 
 from __future__ import annotations
 
+from .analysis import BreakdownTable, CohortTable, LifecycleTable
 from .backends import BACKENDS, Backend, RedisBackend, RoaringBackend
 from .bitmaps import AttributeBitmap, Bitmap, EventBitmap
 from .compat import (
@@ -52,6 +53,7 @@ from .errors import (
     InvalidInputError,
     InvalidNameError,
     InvalidTimestampError,
+    MissingDependencyError,
     WriteRefusedError,
 )
 from .periods import Granularity, Period
@@ -73,6 +75,8 @@ __all__ = [
     "Bitmap",
     "Bitmapist",
     "BitmapistError",
+    "BreakdownTable",
+    "CohortTable",
     "ConfigurationError",
     "DayEvents",
     "EventBitmap",
@@ -83,6 +87,8 @@ __all__ = [
     "InvalidInputError",
     "InvalidNameError",
     "InvalidTimestampError",
+    "LifecycleTable",
+    "MissingDependencyError",
     "MonthEvents",
     "Period",
     "RedisBackend",

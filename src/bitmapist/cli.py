@@ -17,7 +17,7 @@ from .errors import BitmapistError
 
 __all__ = ["main"]
 
-COMMANDS = ("bitmapist.demo", "bitmapist.migrate")
+COMMANDS = ("bitmapist.demo", "bitmapist.migrate", "bitmapist.analysis.command")
 
 
 def build_parser() -> argparse.ArgumentParser:

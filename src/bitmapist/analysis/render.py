@@ -162,7 +162,7 @@ def plot(table: Table, percent: bool, ax: Axes | None) -> Axes:
     scale = colormap.from_list(
         "bitmapist", [tuple(c / 255 for c in _PALE), tuple(c / 255 for c in _DEEP)]
     )
-    scale.set_bad(_MISSING)
+    scale = scale.with_extremes(bad=_MISSING)
     ax.imshow(shares, cmap=scale, vmin=0.0, vmax=1.0, aspect="auto")
     for i, row in enumerate(_cells(table, percent)):
         for j, (text, share) in enumerate(row):
