@@ -66,8 +66,11 @@ def reached(start: date) -> bool:
 
 def load(bm: Bitmapist, marks: list[tuple[str, int, int]], paid: list[int]) -> None:
     bm.delete_all()
+    by_day: dict[tuple[str, int], list[int]] = defaultdict(list)
     for event, uid, offset in marks:
-        bm.mark_event(event, uid, FIRST_DAY + timedelta(days=offset))
+        by_day[event, offset].append(uid)
+    for (event, offset), uids in by_day.items():
+        bm.mark_events(event, uids, FIRST_DAY + timedelta(days=offset))
     for uid in paid:
         bm.mark_attribute("paid", uid)
 
@@ -221,7 +224,7 @@ def test_lifecycle_matches_the_model(
     marks=MARKS,
     attributes=st.lists(
         st.tuples(st.sampled_from(["c:de", "c:fr", "c:us", "plan:pro"]), IDS),
-        max_size=30,
+        max_size=15,
     ),
     top=st.one_of(st.none(), st.integers(1, 3)),
 )

@@ -14,16 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pyroaring import BitMap64
 
-from .analysis import (
-    BreakdownTable,
-    CohortTable,
-    LifecycleTable,
-    Source,
-    breakdown_table,
-    cohort_table,
-    lifecycle_table,
-    range_expression,
-)
+from .analysis import breakdown_table, cohort_table, lifecycle_table, range_expression
 from .backends import Backend, RedisBackend, RoaringBackend, backend_from_url
 from .backends.keys import DEFAULT_PREFIX, DEFAULT_SHARD_WIDTH
 from .bitmaps import AttributeBitmap, Bitmap, EventBitmap
@@ -303,65 +294,11 @@ class Bitmapist:
         year, month, day and hour bitmaps."""
         return Bitmap(self, range_expression(self, name, start, end, granularities))
 
-    def cohort(
-        self,
-        cohort: Source,
-        activity: Source,
-        *,
-        by: Granularity | str = Granularity.WEEK,
-        start: Timestamp | None = None,
-        cohorts: int = 12,
-        periods: int = 12,
-        cumulative: bool = False,
-        first_time: bool = False,
-        horizon: int | None = None,
-        filter: Bitmap | None = None,
-    ) -> CohortTable:
-        """A retention table: of the ids in ``cohort`` in each of ``cohorts``
-        periods from ``start``, how many were in ``activity`` 0, 1, ...
-        ``periods - 1`` periods later (see ``bitmapist.analysis.retention``)."""
-        return cohort_table(
-            self,
-            cohort,
-            activity,
-            by=by,
-            start=start,
-            cohorts=cohorts,
-            periods=periods,
-            cumulative=cumulative,
-            first_time=first_time,
-            horizon=horizon,
-            filter=filter,
-        )
-
-    def lifecycle(
-        self,
-        activity: Source,
-        *,
-        by: Granularity | str = Granularity.WEEK,
-        start: Timestamp | None = None,
-        periods: int = 12,
-        horizon: int = 12,
-    ) -> LifecycleTable:
-        """New, returning, resurrecting and dormant ids per period (see
-        ``bitmapist.analysis.lifecycle``)."""
-        return lifecycle_table(
-            self, activity, by=by, start=start, periods=periods, horizon=horizon
-        )
-
-    def breakdown(
-        self,
-        expression: Bitmap,
-        *,
-        attributes: Sequence[str] | None = None,
-        prefix: str | None = None,
-        top: int | None = None,
-    ) -> BreakdownTable:
-        """The count of ``expression`` split by ``attributes``, or by every
-        attribute starting with ``prefix``, largest first."""
-        return breakdown_table(
-            self, expression, attributes=attributes, prefix=prefix, top=top
-        )
+    # The analyses are functions of an instance (bitmapist.analysis), bound
+    # here as methods so that their signatures and docstrings live in one place.
+    cohort = cohort_table
+    lifecycle = lifecycle_table
+    breakdown = breakdown_table
 
     # -- evaluation, used by Bitmap and the analyses
 

@@ -33,7 +33,9 @@ def breakdown_table(
     prefix: str | None = None,
     top: int | None = None,
 ) -> BreakdownTable:
-    """The breakdown; see the module's docstring for its meaning."""
+    """The count of ``expression`` split by ``attributes`` (a list of names)
+    or by every stored attribute whose name starts with ``prefix``, largest
+    first; ``top`` keeps the first N. Shares are of the whole expression."""
     whole = owned(bm, expression, "expression")
     if (attributes is None) == (prefix is None):
         raise ConfigurationError("pass either attributes=[...] or prefix=..., not both")

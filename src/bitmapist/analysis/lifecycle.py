@@ -50,7 +50,12 @@ def lifecycle_table(
     periods: int = 12,
     horizon: int = DEFAULT_HORIZON,
 ) -> LifecycleTable:
-    """The lifecycle table; see the module's docstring for its meaning."""
+    """Per period of ``by``, from the one holding ``start`` (by default the
+    table ends with the current period): the ids of ``activity`` that are new
+    (not active in the ``horizon`` periods before), returning (active in the
+    period before), resurrecting (back after a gap) and dormant (active in the
+    period before, not in this one). ``activity`` is a name, a Bitmap or a
+    callable, as for ``cohort``."""
     unit = granularity(by)
     periods = check_count(periods, "periods")
     horizon = check_count(horizon, "horizon")

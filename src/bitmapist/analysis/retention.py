@@ -58,7 +58,18 @@ def cohort_table(
     horizon: int | None = None,
     filter: Bitmap | None = None,
 ) -> CohortTable:
-    """The retention table; see the module's docstring for its meaning."""
+    """A retention table: of the ids in ``cohort`` in each of ``cohorts``
+    periods of ``by`` from the one holding ``start`` (by default the table
+    ends with the current period), how many were in ``activity`` 0, 1, ...
+    ``periods - 1`` periods later.
+
+    ``cohort`` and ``activity`` are event names, Bitmaps (their event leaves
+    moved to each period) or callables from a Period to a Bitmap.
+    ``cumulative`` counts an id when active in that period or any later one of
+    the row; ``first_time`` keeps ids absent from ``cohort`` in the
+    ``horizon`` periods before (12 by default); ``filter`` is ANDed into every
+    cohort. Cells of periods not begun are None.
+    """
     unit = granularity(by)
     cohorts = check_count(cohorts, "cohorts")
     periods = check_count(periods, "periods")
