@@ -25,6 +25,7 @@ from .. import errors
 from ..expressions import UNIVERSE, BitmapRef, Expression, Kind, Op
 from ..validation import IdArray
 from . import scanning
+from .dense import DensePlan
 from .keys import DEFAULT_PREFIX, DEFAULT_SHARD_WIDTH, layout_named
 
 __all__ = ["RedisBackend", "translate_error"]
@@ -200,36 +201,66 @@ class RedisBackend:
                 result.update(_decode(data) + np.uint64(base))
         return result
 
+    def count_many(self, expressions: Sequence[Expression]) -> list[int]:
+        """Every distinct leaf is read once per shard, in one pipeline with the
+        read of the registry, and the counts are made in process (see
+        ``dense``): no BITOP per expression."""
+        plan = DensePlan([self.layout.expand(e) for e in expressions])
+
+        def queue(pipe: Any, shard: int) -> None:
+            for ref in plan.leaves:
+                pipe.get(self.layout.bitmap_key(ref, shard))
+
+        totals = [0] * len(expressions)
+        for _, strings in self._on_every_shard(queue, len(plan.leaves), "read bitmaps"):
+            counts = plan.count(strings)
+            totals = [total + n for total, n in zip(totals, counts, strict=True)]
+        return totals
+
     def _evaluate(self, expression: Expression, mode: str) -> list[tuple[int, Any]]:
-        """The script's answer for every registered shard, in shard order."""
+        """The script's answer for every shard, in shard order."""
         program = _Program.compile(self.layout.expand(expression))
+
+        def queue(pipe: Any, shard: int) -> None:
+            self._queue(pipe, program, shard, mode)
+
+        answers = self._on_every_shard(queue, 1, "evaluate a query")
+        return [(shard, replies[0]) for shard, replies in answers]
+
+    def _on_every_shard(
+        self, queue: Callable[[Any, int], None], size: int, action: str
+    ) -> list[tuple[int, list[Any]]]:
+        """The ``size`` replies to the commands ``queue(pipe, shard)`` adds,
+        for every shard of the layout, in shard order. With a shard registry,
+        the shards seen last are asked in the same round trip as the read of
+        the registry, and shards that appeared since in a second one."""
+
+        def fill(shards: Sequence[int]) -> Callable[[Any], None]:
+            def queue_all(pipe: Any) -> None:
+                for shard in shards:
+                    queue(pipe, shard)
+
+            return queue_all
+
         if self.layout.fixed_shards is not None:
-            return self._evaluate_in(self.layout.fixed_shards, program, mode)
+            shards = self.layout.fixed_shards
+            replies = self._run(fill(shards), action)
+            return list(zip(shards, _split(replies, size, shards), strict=True))
         known = sorted(self._shards)
 
         def fill_known(pipe: Any) -> None:
             pipe.smembers(self.layout.shards_key())
-            for shard in known:
-                self._queue(pipe, program, shard, mode)
+            fill(known)(pipe)
 
-        replies = self._run(fill_known, "evaluate a query")
+        replies = self._run(fill_known, action)
         registered = {int(s) for s in replies[0]}
-        answers = dict(zip(known, replies[1:], strict=True))
+        answers = dict(zip(known, _split(replies[1:], size, known), strict=True))
         missing = sorted(registered - self._shards)
         if missing:
-            answers.update(self._evaluate_in(missing, program, mode))
+            late = self._run(fill(missing), action)
+            answers.update(zip(missing, _split(late, size, missing), strict=True))
         self._shards = registered
         return [(shard, answers[shard]) for shard in sorted(registered)]
-
-    def _evaluate_in(
-        self, shards: Sequence[int], program: _Program, mode: str
-    ) -> list[tuple[int, Any]]:
-        def fill(pipe: Any) -> None:
-            for shard in shards:
-                self._queue(pipe, program, shard, mode)
-
-        replies = self._run(fill, "evaluate a query")
-        return list(zip(shards, replies, strict=True))
 
     def _queue(
         self, pipe: Any, program: _Program, shard: int, mode: str, offset: int = 0
@@ -347,6 +378,11 @@ class RedisBackend:
 
     def close(self) -> None:
         self.client.close()
+
+
+def _split(replies: list[Any], size: int, shards: Sequence[int]) -> list[list[Any]]:
+    """``replies`` cut into one run of ``size`` for each of ``shards``."""
+    return [replies[i * size : (i + 1) * size] for i in range(len(shards))]
 
 
 def _decode(data: bytes) -> np.ndarray[Any, np.dtype[np.uint64]]:
