@@ -97,15 +97,17 @@ class DensePlan:
                 self.leaves.append(expression)
             found = (node, 0)
         else:
-            seen = self._seen
-            parts = [seen.get(id(e)) or self._visit(e) for e in expression.operands]
+            seen, operands, level = self._seen, [], 0
+            for operand in expression.operands:
+                part, depth = seen.get(id(operand)) or self._visit(operand)
+                operands.append(part)
+                level = max(level, depth + 1)
             node = len(self._rest)
-            level = 1 + max(depth for _, depth in parts)
-            self._rest[node] = [part for part, _ in parts[1:]]
-            self._needed.update(part for part, _ in parts if part >= 0)
+            self._rest[node] = operands[1:]
+            self._needed.update(part for part in operands if part >= 0)
             while len(self._levels) < level:
                 self._levels.append(defaultdict(list))
-            group = (expression.op, parts[0][0], len(parts))
+            group = (expression.op, operands[0], len(operands))
             self._levels[level - 1][group].append(node)
             found = (node, level)
         self._seen[id(expression)] = found
