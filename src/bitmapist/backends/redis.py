@@ -202,17 +202,20 @@ class RedisBackend:
         return result
 
     def count_many(self, expressions: Sequence[Expression]) -> list[int]:
-        """Every distinct leaf is read once per shard, in one pipeline with the
-        read of the registry, and the counts are made in process (see
-        ``dense``): no BITOP per expression."""
+        """Every distinct leaf is read once per shard (one MGET each, all in one
+        pipeline with the read of the registry), and the counts are made in
+        process (see ``dense``): no BITOP per expression."""
         plan = DensePlan([self.layout.expand(e) for e in expressions])
 
         def queue(pipe: Any, shard: int) -> None:
-            for ref in plan.leaves:
-                pipe.get(self.layout.bitmap_key(ref, shard))
+            # One MGET: the keys of one shard share its hash slot, as the keys
+            # of one script call do.
+            pipe.mget([self.layout.bitmap_key(ref, shard) for ref in plan.leaves])
 
         totals = [0] * len(expressions)
-        for _, strings in self._on_every_shard(queue, len(plan.leaves), "read bitmaps"):
+        if not plan.leaves:
+            return totals
+        for _, (strings,) in self._on_every_shard(queue, 1, "read bitmaps"):
             counts = plan.count(strings)
             totals = [total + n for total, n in zip(totals, counts, strict=True)]
         return totals
