@@ -30,7 +30,11 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "cohort",
         help="print a retention table; write it as CSV, HTML or PNG",
-        description=__doc__.split("\n\n")[1].replace("\n", " "),
+        description=(
+            "Print a retention table of the bitmaps at --url (any backend URL, "
+            "such as redis://127.0.0.1:6379/0), or of simulated activity with "
+            "--demo (events signup, active, song:played; attribute paid_user)."
+        ),
     )
     parser.add_argument("cohort", help="the event whose ids form each cohort")
     parser.add_argument("activity", help="the event counted in later periods")
