@@ -236,3 +236,15 @@ def test_date_input_names_the_local_calendar_day(zone: str) -> None:
     assert bm.get_day_event("a", date(2025, 3, 1)).period.code == "2025-03-01"
     assert 1 in bm.get_day_event("a", date(2025, 3, 1))
     assert 1 in bm.get_month_event("a", date(2025, 3, 31))
+
+
+def test_a_wall_time_the_zone_skips_is_normalised() -> None:
+    berlin = ZoneInfo("Europe/Berlin")
+    bm = Bitmapist(timezone=berlin)
+    skipped = datetime(2025, 3, 30, 2, 30, tzinfo=berlin)  # clocks go 02:00 -> 03:00
+
+    bm.mark_event("a", 1, skipped, granularities=["hour"])
+
+    hour = bm.get_hour_event("a", skipped)
+    assert hour.period.code == "2025-03-30T03"
+    assert 1 in hour

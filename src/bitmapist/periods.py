@@ -66,7 +66,10 @@ def local_time(when: datetime | date, tz: tzinfo) -> datetime | date:
     if isinstance(when, datetime):
         if when.tzinfo is None or when.tzinfo.utcoffset(when) is None:
             when = when.replace(tzinfo=timezone.utc)
-        return when.astimezone(tz)
+        # Through UTC: astimezone() into the zone a datetime already has
+        # returns it as it is, even a wall time that zone skips (02:30 on a
+        # spring-forward night), which would name an hour that never was.
+        return when.astimezone(timezone.utc).astimezone(tz)
     if isinstance(when, date):
         return when
     raise InvalidTimestampError(
