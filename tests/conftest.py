@@ -2,9 +2,10 @@
 
 Every test that takes the ``bm`` fixture (or ``make_bitmapist``) runs once per
 row of ``BACKENDS``: the in-process Roaring engine, Redis on a real
-redis-server started for this session, and Redis on a fakeredis client.
-Without redis-server on PATH the real-server rows are skipped with the reason
-shown; with BITMAPIST_REQUIRE_REDIS=1 that is an error instead.
+redis-server started for this session, Redis on a fakeredis client, and a
+3-master Redis Cluster started for this session. Without redis-server on PATH
+the real-server rows are skipped with the reason shown; with
+BITMAPIST_REQUIRE_REDIS=1 that is an error instead.
 """
 
 from __future__ import annotations
@@ -19,7 +20,13 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 from bitmapist import Bitmapist, RoaringBackend
-from bitmapist.testing import RedisServer, redis_server_path, running_redis
+from bitmapist.testing import (
+    RedisCluster,
+    RedisServer,
+    redis_server_path,
+    running_cluster,
+    running_redis,
+)
 
 settings.register_profile(
     "dev",
@@ -37,7 +44,7 @@ settings.register_profile(
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
-BACKENDS = ["roaring", "redis", "fakeredis"]
+BACKENDS = ["roaring", "redis", "fakeredis", "cluster"]
 REQUIRE_REDIS = os.environ.get("BITMAPIST_REQUIRE_REDIS") == "1"
 
 # A fixed "now" for tests: a Wednesday in ISO week 2025-W01's neighbour.
@@ -48,24 +55,39 @@ def fixed_clock() -> datetime:
     return NOW
 
 
-@pytest.fixture(scope="session")
-def redis_server() -> Iterator[RedisServer]:
+def _need_redis_server() -> None:
     if redis_server_path() is None:
         message = "redis-server is not on PATH (apt-get install redis-server)"
         if REQUIRE_REDIS:
             pytest.fail(f"BITMAPIST_REQUIRE_REDIS=1 but {message}")
         pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    _need_redis_server()
     with running_redis() as server:
         yield server
 
 
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[RedisCluster]:
+    _need_redis_server()
+    with running_cluster() as cluster:
+        yield cluster
+
+
 def _client_for(kind: str, request: pytest.FixtureRequest) -> Any:
+    if kind == "fakeredis":
+        return fakeredis.FakeRedis()
     if kind == "redis":
         server: RedisServer = request.getfixturevalue("redis_server")
-        client = server.client()
-        client.flushall()
-        return client
-    return fakeredis.FakeRedis()
+        client: Any = server.client()
+    else:
+        cluster: RedisCluster = request.getfixturevalue("redis_cluster")
+        client = cluster.client()
+    client.flushall()
+    return client
 
 
 MakeBitmapist = Callable[..., Bitmapist]

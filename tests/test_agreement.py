@@ -26,6 +26,7 @@ from hypothesis.stateful import (
 )
 
 from bitmapist import Bitmap, Bitmapist
+from bitmapist.backends.keys import DEFAULT_SHARD_WIDTH
 
 from .conftest import MakeBitmapist
 
@@ -36,6 +37,7 @@ ZONES = ["UTC", "America/New_York", "Asia/Kolkata", "Australia/Lord_Howe"]
 
 IDS = st.one_of(
     st.integers(0, 40),
+    st.integers(DEFAULT_SHARD_WIDTH - 3, DEFAULT_SHARD_WIDTH + 3),
     st.integers(2**20 - 3, 2**20 + 3),
     st.integers(2**32 - 2, 2**32 + 2),
     st.integers(2**64 - 40, 2**64 - 1),

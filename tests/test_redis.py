@@ -16,11 +16,14 @@ from bitmapist import (
     RedisBackend,
     WriteRefusedError,
 )
+from bitmapist.backends.keys import DEFAULT_SHARD_WIDTH
 from bitmapist.errors import BackendError
 from bitmapist.testing import RedisServer, running_redis
 
 from .conftest import NOW, fixed_clock
 from .proxy import CuttingProxy
+
+WIDTH = DEFAULT_SHARD_WIDTH
 
 
 @pytest.fixture
@@ -41,7 +44,7 @@ def all_keys(client: redis.Redis) -> set[bytes]:
 
 def test_queries_leave_no_key_behind(client: redis.Redis) -> None:
     bm = make(client)
-    for uid in (1, 2**20 + 1, 2**40, 2**64 - 1):
+    for uid in (1, WIDTH + 1, 2**40, 2**64 - 1):
         bm.mark_event("a", uid, NOW)
         bm.mark_attribute("p", uid)
     before = all_keys(client)
@@ -59,8 +62,8 @@ def test_queries_leave_no_key_behind(client: redis.Redis) -> None:
 def test_every_key_of_a_shard_shares_one_hash_slot(client: redis.Redis) -> None:
     bm = make(client, granularities=["hour", "day", "week", "month", "year"])
 
-    bm.mark_event("song:played", 2**20 * 7 + 3, NOW)
-    bm.mark_attribute("paid", 2**20 * 7)
+    bm.mark_event("song:played", WIDTH * 7 + 3, NOW)
+    bm.mark_attribute("paid", WIDTH * 7)
     len(bm.get_day_event("song:played", NOW) & bm.get_attribute("paid"))
 
     shard_keys = [k for k in all_keys(client) if b"{7}" in k]
@@ -84,7 +87,7 @@ def test_bits_are_laid_out_as_setbit_offsets_within_the_shard(
 ) -> None:
     bm = make(client)
 
-    bm.mark_events("a", [0, 9, 2**20 + 2], NOW)
+    bm.mark_events("a", [0, 9, WIDTH + 2], NOW)
 
     assert client.get("bitmapist:{0}:e:a:2025-01-15") == b"\x80\x40"
     assert client.get("bitmapist:{1}:e:a:2025-W03") == b"\x20"
@@ -149,7 +152,7 @@ def evalsha_calls(client: redis.Redis) -> int:
 def test_a_connection_cut_mid_query_leaves_no_key(client: redis.Redis) -> None:
     shards = 300
     for shard in range(shards):
-        make(client).mark_events("a", [shard * 2**20, shard * 2**20 + 9], NOW)
+        make(client).mark_events("a", [shard * WIDTH, shard * WIDTH + 9], NOW)
     make(client).mark_attribute("p", 9)
     proxy = CuttingProxy(client.connection_pool.connection_kwargs["port"])
     bm = make(redis.Redis(host="127.0.0.1", port=proxy.port))

@@ -45,7 +45,8 @@ class Bitmap:
         return self.owner._contains(self.expression, id)
 
     def __iter__(self) -> Iterator[Any]:
-        """The ids, in ascending order."""
+        """The ids, in ascending order; with the id map, the ids as given, in
+        the order the map first saw them."""
         return self.owner._iterate(self.expression)
 
     def has_events_marked(self) -> bool:
@@ -53,11 +54,13 @@ class Bitmap:
         return self.count() > 0
 
     def to_bitmap(self) -> BitMap64:
-        """The ids as a new pyroaring ``BitMap64``."""
+        """The ids as a new pyroaring ``BitMap64``; with the id map, the
+        integers the ids are stored as."""
         return self.owner._members(self.expression)
 
     def to_numpy(self) -> npt.NDArray[np.uint64]:
-        """The ids as a sorted numpy array of uint64."""
+        """The ids as a sorted numpy array of uint64 (with the id map, the
+        integers the ids are stored as)."""
         return np.asarray(self.to_bitmap().to_array(), dtype=np.uint64)
 
     def _combine(self, op: Op, other: object) -> Bitmap:

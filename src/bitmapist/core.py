@@ -7,8 +7,8 @@ backend. It holds no state of its own beyond its configuration.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from datetime import date, datetime, timezone, tzinfo
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from datetime import date, datetime, timedelta, timezone, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -19,6 +19,7 @@ from .backends import Backend, RedisBackend, RoaringBackend, backend_from_url
 from .backends.keys import DEFAULT_PREFIX, DEFAULT_SHARD_WIDTH
 from .bitmaps import AttributeBitmap, Bitmap, EventBitmap
 from .errors import ConfigurationError, InvalidExpressionError, InvalidTimestampError
+from .expiry import Lifetimes
 from .expressions import (
     UNIVERSE,
     BitmapRef,
@@ -28,8 +29,9 @@ from .expressions import (
     Operation,
     complement,
 )
+from .idmap import ids_for
 from .periods import DEFAULT_GRANULARITIES, Granularity, Period, granularities_of
-from .validation import check_id, check_ids, check_name
+from .validation import IdArray, check_name
 
 __all__ = ["Bitmapist"]
 
@@ -50,7 +52,11 @@ class Bitmapist:
     keeps (ids below 2**32, no NOT; see ``backends.keys.Bitmapist3Layout``).
     ``timezone`` is where periods begin and end (UTC by default);
     ``granularities`` are the periods ``mark_event`` writes by default;
-    ``clock`` gives "now" (tests pass their own).
+    ``clock`` gives "now" (tests pass their own). With ``id_map=True``, ids may
+    be str, bytes, ``uuid.UUID`` or int, mapped to dense integers in the
+    backend (see ``bitmapist.idmap``). ``expire`` maps granularities to how
+    long their bitmaps are kept after their period ends (see
+    ``bitmapist.expiry``).
     """
 
     def __init__(
@@ -64,10 +70,13 @@ class Bitmapist:
         shard_width: int = DEFAULT_SHARD_WIDTH,
         key_layout: str = "sharded",
         clock: Callable[[], datetime] = _utc_now,
+        id_map: bool = False,
+        expire: Mapping[Granularity | str, timedelta] | None = None,
     ) -> None:
         self.timezone = _zone(timezone)
         self.granularities = granularities_of(granularities)
         self.clock = clock
+        self.lifetimes = Lifetimes(expire)
         if redis_client is not None and backend is not None:
             raise ConfigurationError("pass either redis_client or backend, not both")
         if redis_client is not None:
@@ -87,12 +96,13 @@ class Bitmapist:
                 "them to the backend instead"
             )
         if backend is None:
-            backend = RoaringBackend()
+            backend = RoaringBackend(clock=clock)
         if not isinstance(backend, Backend):
             raise ConfigurationError(
                 f"backend {backend!r} does not implement bitmapist.backends.Backend"
             )
         self.backend: Backend = backend
+        self.ids = ids_for(backend, id_map)
 
     @classmethod
     def from_url(
@@ -102,13 +112,21 @@ class Bitmapist:
         timezone: str | tzinfo = "UTC",
         granularities: Granularities = DEFAULT_GRANULARITIES,
         clock: Callable[[], datetime] = _utc_now,
+        id_map: bool = False,
+        expire: Mapping[Granularity | str, timedelta] | None = None,
         **backend_options: Any,
     ) -> Bitmapist:
         """An instance over the backend ``url`` names: ``memory://``,
-        ``redis://host:6379/0``, ``rediss://...`` or ``unix:///path``."""
+        ``redis://host:6379/0``, ``rediss://...``, ``unix:///path`` or
+        ``redis+cluster://host:port``."""
         backend = backend_from_url(url, **backend_options)
         return cls(
-            backend=backend, timezone=timezone, granularities=granularities, clock=clock
+            backend=backend,
+            timezone=timezone,
+            granularities=granularities,
+            clock=clock,
+            id_map=id_map,
+            expire=expire,
         )
 
     # -- marking
@@ -135,8 +153,8 @@ class Bitmapist:
     ) -> None:
         """Mark many ids at once (any iterable, or a numpy array)."""
         refs = self._event_refs(name, timestamp, granularities)
-        ids = check_ids(uuids)
-        self.backend.write([*refs, UNIVERSE], ids, True)
+        ids = self.ids.for_writing(uuids)
+        self._write([*refs, UNIVERSE], ids, True)
 
     def unmark_event(
         self,
@@ -149,17 +167,24 @@ class Bitmapist:
         """Clear ``uuid`` from the periods ``mark_event`` would have written.
         The id stays in the universe that ``~`` complements within."""
         refs = self._event_refs(name, timestamp, granularities)
-        ids = check_ids([uuid])
-        self.backend.write(refs, ids, False)
+        ids = self.ids.known([uuid])
+        self._write(refs, ids, False)
 
     def mark_attribute(self, name: str, uuid: int) -> None:
         """Mark ``uuid`` with the attribute ``name``, which has no period."""
         ref = BitmapRef(Kind.ATTRIBUTE, check_name(name, "attribute name"))
-        self.backend.write([ref, UNIVERSE], check_ids([uuid]), True)
+        self.backend.write([ref, UNIVERSE], self.ids.for_writing([uuid]), True)
 
     def unmark_attribute(self, name: str, uuid: int) -> None:
         ref = BitmapRef(Kind.ATTRIBUTE, check_name(name, "attribute name"))
-        self.backend.write([ref], check_ids([uuid]), False)
+        self.backend.write([ref], self.ids.known([uuid]), False)
+
+    def _write(self, refs: list[BitmapRef], ids: IdArray, value: bool) -> None:
+        deadlines = self.lifetimes.deadlines(refs)
+        if deadlines:
+            self.backend.write(refs, ids, value, expire_at=deadlines)
+        else:
+            self.backend.write(refs, ids, value)
 
     def _event_refs(
         self,
@@ -309,13 +334,14 @@ class Bitmapist:
         return self.backend.count_many(expressions)
 
     def _contains(self, expression: Expression, id: object) -> bool:
-        return self.backend.contains(expression, check_id(id))
+        number = self.ids.lookup(id)
+        return number is not None and self.backend.contains(expression, number)
 
     def _members(self, expression: Expression) -> BitMap64:
         return self.backend.members(expression)
 
-    def _iterate(self, expression: Expression) -> Iterator[int]:
-        return iter(self.backend.members(expression))
+    def _iterate(self, expression: Expression) -> Iterator[Any]:
+        return self.ids.external(self.backend.members(expression))
 
     # -- housekeeping
 

@@ -42,7 +42,8 @@ def check_id(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise InvalidIdError(
             f"id {value!r} is a {type(value).__name__}: ids are integers from 0 "
-            f"to 2**64 - 1 (for string or UUID ids, enable the id map)"
+            f"to 2**64 - 1; for str, bytes or UUID ids, enable the id map with "
+            f"Bitmapist(..., id_map=True)"
         )
     number = int(value)
     if not 0 <= number <= MAX_ID:

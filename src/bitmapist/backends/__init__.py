@@ -2,7 +2,8 @@
 
 ``BACKENDS`` maps a URL scheme to a factory; it is a plain dict that other
 code may extend. ``memory://`` is the in-process Roaring engine, ``redis://``,
-``rediss://`` and ``unix://`` a Redis server.
+``rediss://`` and ``unix://`` a Redis server, ``redis+cluster://host:port`` a
+Redis Cluster reached through any of its nodes.
 """
 
 from __future__ import annotations
@@ -10,9 +11,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from redis import RedisCluster
+
 from ..errors import ConfigurationError
 from .base import Backend
-from .redis import RedisBackend
+from .redis import REDIS_ERRORS, RedisBackend, translate_error
 from .roaring import RoaringBackend
 
 __all__ = ["BACKENDS", "Backend", "RedisBackend", "RoaringBackend", "backend_from_url"]
@@ -28,9 +31,19 @@ def _redis(url: str, options: dict[str, Any]) -> Backend:
     return RedisBackend(url, **options)
 
 
+def _redis_cluster(url: str, options: dict[str, Any]) -> Backend:
+    address = url.removeprefix("redis+cluster://")
+    try:
+        client = RedisCluster.from_url(f"redis://{address}")
+    except REDIS_ERRORS as error:
+        raise translate_error(error, f"connect to {url}") from error
+    return RedisBackend(client, **options)
+
+
 BACKENDS: dict[str, Callable[[str, dict[str, Any]], Backend]] = {
     "memory": _memory,
     "redis": _redis,
+    "redis+cluster": _redis_cluster,
     "rediss": _redis,
     "unix": _redis,
 }

@@ -9,7 +9,8 @@ those into refs and operations before a backend sees them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Protocol, runtime_checkable
 
 from pyroaring import BitMap64
@@ -29,9 +30,17 @@ class Backend(Protocol):
     bit has been cleared again, until they are deleted.
     """
 
-    def write(self, refs: Sequence[BitmapRef], ids: IdArray, value: bool) -> None:
+    def write(
+        self,
+        refs: Sequence[BitmapRef],
+        ids: IdArray,
+        value: bool,
+        expire_at: Mapping[BitmapRef, datetime] | None = None,
+    ) -> None:
         """Set (``value`` true) or clear every id in every bitmap of ``refs``;
-        with no ids, do nothing at all."""
+        with no ids, do nothing at all. A bitmap in ``expire_at`` is dropped
+        once its deadline passes (the API passes ``expire_at`` only when expiry
+        is configured)."""
 
     def count(self, expression: Expression) -> int:
         """How many ids ``expression`` holds."""

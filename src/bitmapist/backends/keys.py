@@ -13,6 +13,7 @@ and memory follows the ids marked, not the largest one.
     {prefix}:{<shard>}:periods:<event>           period codes of an event
     {prefix}:{<shard>}:tmp:<n>                   scratch of a running query
     {prefix}:{meta}:shards                       every shard ever written
+    {prefix}:{ids}:forward / :reverse            the id map, when one is used
 
 The registries (names, periods, shards) let bitmapist list and delete what it
 stored without KEYS or SCAN. Period codes contain no ":", so a key names
@@ -50,7 +51,7 @@ __all__ = [
 ]
 
 DEFAULT_PREFIX = "bitmapist"
-DEFAULT_SHARD_WIDTH = 2**20
+DEFAULT_SHARD_WIDTH = 2**16
 
 _KIND_LETTER = {Kind.EVENT: "e", Kind.ATTRIBUTE: "a"}
 
@@ -128,6 +129,10 @@ class ShardedLayout:
 
     def shards_key(self) -> str:
         return f"{self.prefix}:{{meta}}:shards"
+
+    def id_map_key(self, direction: str) -> str:
+        """One of the id map's two hashes; both share the ``{ids}`` slot."""
+        return f"{self.prefix}:{{ids}}:{direction}"
 
 
 BITMAPIST3_PREFIX = "trackist_"

@@ -3,7 +3,9 @@
 Every bitmap is split into shards (see ``keys``). A query is compiled once into
 a postfix program and sent, for every shard, to ``lua/evaluate.lua``, all in
 one pipeline together with the read of the shard registry: one round trip, and
-no key left behind. A write is one MULTI/EXEC transaction: all or nothing.
+no key left behind; on a Redis Cluster the pipeline is sent to every node at
+once. A write is one MULTI/EXEC transaction, all or nothing (one per shard on a
+cluster: see ``transactions``).
 Redis errors are translated into ``bitmapist.errors`` here, at the boundary.
 """
 
@@ -11,10 +13,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable, Iterator, Sequence
+import math
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import redis
@@ -27,12 +31,18 @@ from ..validation import IdArray
 from . import scanning
 from .dense import DensePlan
 from .keys import DEFAULT_PREFIX, DEFAULT_SHARD_WIDTH, layout_named
+from .transactions import ShardTransactions
+
+if TYPE_CHECKING:
+    from .redis_idmap import RedisIdMap
 
 __all__ = ["RedisBackend", "translate_error"]
 
 log = logging.getLogger(__name__)
 
-_EVALUATE = resources.files(__package__).joinpath("lua/evaluate.lua").read_text()
+_LUA = resources.files(__package__).joinpath("lua")
+_EVALUATE = _LUA.joinpath("evaluate.lua").read_text()
+_REGISTER = _LUA.joinpath("register.lua").read_text()
 
 _SIGN = {Op.AND: "&", Op.OR: "|", Op.XOR: "^", Op.SUB: "-"}
 _SCRATCH = {Op.AND: 1, Op.OR: 1, Op.XOR: 1, Op.SUB: 2}
@@ -122,11 +132,12 @@ class _Program:
 
 
 class RedisBackend:
-    """Bitmaps in Redis, sharded by id under a key prefix."""
+    """Bitmaps in Redis, sharded by id under a key prefix: ``client`` is a
+    ``redis.Redis``, a ``redis.RedisCluster``, or a ``redis://`` URL."""
 
     def __init__(
         self,
-        client: redis.Redis | str,
+        client: redis.Redis | redis.RedisCluster | str,
         *,
         prefix: str = DEFAULT_PREFIX,
         shard_width: int = DEFAULT_SHARD_WIDTH,
@@ -150,7 +161,13 @@ class RedisBackend:
 
     # -- writing
 
-    def write(self, refs: Sequence[BitmapRef], ids: IdArray, value: bool) -> None:
+    def write(
+        self,
+        refs: Sequence[BitmapRef],
+        ids: IdArray,
+        value: bool,
+        expire_at: Mapping[BitmapRef, datetime] | None = None,
+    ) -> None:
         refs = self.layout.stored(refs, ids)
         if ids.size == 0 or not refs:
             return
@@ -158,26 +175,45 @@ class RedisBackend:
         shards, inverse = np.unique(ids // width, return_inverse=True)
         offsets = ids % width
         bit = 1 if value else 0
-        pipe = self.client.pipeline(transaction=True)
-        # Registering the shards in the same transaction, every time, keeps the
-        # registry right even after the keyspace was emptied behind our back.
-        if self.layout.registries:
-            pipe.sadd(self.layout.shards_key(), *shards.tolist())
+        deadlines = {
+            ref: math.ceil(when.timestamp()) for ref, when in (expire_at or {}).items()
+        }
+        registry = self.layout.shards_key() if self.layout.registries else None
+        writes = ShardTransactions(self.client, registry, shards.tolist())
         for position, shard_value in enumerate(shards):
             shard = int(shard_value)
+            pipe = writes.for_shard(shard)
             shard_offsets = np.unique(offsets[inverse == position]).tolist()
             for ref in refs:
                 key = self.layout.bitmap_key(ref, shard)
                 for offset in shard_offsets:
                     pipe.setbit(key, offset, bit)
-                self._register(pipe, ref, shard)
+                if ref in deadlines:
+                    # Always the same instant for one key: rewriting a bitmap
+                    # never extends its life.
+                    pipe.expireat(key, deadlines[ref])
+                self._register(pipe, ref, shard, deadlines.get(ref))
         with _translated("write bitmaps"):
-            pipe.execute()
+            writes.execute()
 
-    def _register(self, pipe: Any, ref: BitmapRef, shard: int) -> None:
-        if self.layout.registries:
-            for key, member in self.layout.registry_entries(ref, shard):
+    def _register(
+        self, pipe: Any, ref: BitmapRef, shard: int, deadline: int | None
+    ) -> None:
+        """Record ``ref`` in the registries of ``shard``. An event's period
+        registry lives as long as its longest-lived bitmap
+        (``lua/register.lua``), so entries of expired bitmaps do not linger."""
+        if not self.layout.registries:
+            return
+        for key, member in self.layout.registry_entries(ref, shard):
+            if ref.period is None or key != self.layout.periods_key(ref.name, shard):
                 pipe.sadd(key, member)
+            elif deadline is not None:
+                pipe.execute_command("EVAL", _REGISTER, 1, key, deadline, member)
+            else:
+                pipe.sadd(key, member)
+                # A bitmap kept for ever keeps its registry too, even if another
+                # instance, configured with expiry, gave the registry a deadline.
+                pipe.persist(key)
 
     # -- querying
 
@@ -209,8 +245,10 @@ class RedisBackend:
 
         def queue(pipe: Any, shard: int) -> None:
             # One MGET: the keys of one shard share its hash slot, as the keys
-            # of one script call do.
-            pipe.mget([self.layout.bitmap_key(ref, shard) for ref in plan.leaves])
+            # of one script call do. Through execute_command, which a cluster
+            # pipeline routes by that slot (its mget method is blocked).
+            keys = [self.layout.bitmap_key(ref, shard) for ref in plan.leaves]
+            pipe.execute_command("MGET", *keys)
 
         totals = [0] * len(expressions)
         if not plan.leaves:
@@ -271,7 +309,9 @@ class RedisBackend:
         keys = [self.layout.bitmap_key(ref, shard) for ref in program.leaves]
         keys += [self.layout.temp_key(shard, n) for n in range(program.scratch)]
         args = [mode, offset, len(program.leaves), *program.tokens]
-        pipe.evalsha(self._script_sha(), len(keys), *keys, *args)
+        # Through execute_command: redis-py's cluster pipeline blocks its evalsha
+        # method, yet routes the command by its keys, all in this shard's slot.
+        pipe.execute_command("EVALSHA", self._script_sha(), len(keys), *keys, *args)
 
     def _script_sha(self) -> str:
         if self._sha is None:
@@ -280,8 +320,9 @@ class RedisBackend:
         return self._sha
 
     def _run(self, fill: Callable[[Any], None], action: str) -> list[Any]:
-        """Fill a pipeline and execute it; when the server has lost the
-        script (a restart, a failover, SCRIPT FLUSH), load it and run again."""
+        """Fill a pipeline and execute it (on a cluster, sent to every node at
+        once); when a server has lost the script (a restart, a failover,
+        SCRIPT FLUSH, a new node), load it on every master and run again."""
         for attempt in (1, 2):
             pipe = self.client.pipeline(transaction=False)
             fill(pipe)
@@ -306,11 +347,22 @@ class RedisBackend:
         pipe = self.client.pipeline(transaction=False)
         for shard in shards:
             pipe.smembers(self.layout.names_key(kind, shard))
-        found: set[str] = set()
         with _translated("list names"):
-            for members in pipe.execute():
-                found.update(m.decode() for m in members)
-        return found
+            listed = [
+                (shard, member.decode())
+                for shard, members in zip(shards, pipe.execute(), strict=True)
+                for member in members
+            ]
+        if kind is not Kind.EVENT:
+            return {name for _, name in listed}
+        # An event whose bitmaps in a shard all expired has lost its period
+        # registry there, but not its entry in the shard's names.
+        pipe = self.client.pipeline(transaction=False)
+        for shard, name in listed:
+            pipe.exists(self.layout.periods_key(name, shard))
+        with _translated("list names"):
+            alive = pipe.execute()
+        return {name for (_, name), found in zip(listed, alive, strict=True) if found}
 
     def delete(self, kind: Kind, name: str) -> None:
         if not self.layout.registries:
@@ -339,6 +391,8 @@ class RedisBackend:
         for shard in shards:
             pipe.delete(self.layout.bitmap_key(UNIVERSE, shard))
         pipe.delete(self.layout.shards_key())
+        for direction in ("forward", "reverse"):
+            pipe.delete(self.layout.id_map_key(direction))
         with _translated("delete bitmaps"):
             pipe.execute()
         self._shards = set()
@@ -367,9 +421,18 @@ class RedisBackend:
                 if members:
                     pipe.srem(self.layout.names_key(kind, shard), *members)
             if doomed:
-                pipe.delete(*doomed)
+                # One shard's keys share a slot, which a cluster pipeline accepts
+                # through execute_command though its delete method refuses them.
+                pipe.execute_command("DEL", *doomed)
         with _translated("delete bitmaps"):
             pipe.execute()
+
+    def id_map(self) -> RedisIdMap:
+        """The id map kept in this Redis (see ``redis_idmap``)."""
+        # Imported here: that module uses this one's error translation.
+        from .redis_idmap import RedisIdMap
+
+        return RedisIdMap(self.client, self.layout)
 
     def _registered_shards(self) -> list[int]:
         with _translated("read the shard registry"):

@@ -4,22 +4,32 @@ The default backend: unit tests without a server, offline analysis, and a
 measure of memory for any id distribution. One lock guards the dictionary of
 bitmaps, so an instance may be shared between threads; expressions are
 evaluated under the lock, on private copies where a result is handed out.
+Bitmaps written with a deadline (expiry per granularity) are dropped once
+``clock`` passes it, checked whenever the backend is used.
 """
 
 from __future__ import annotations
 
+import heapq
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime, timezone
 from functools import reduce
 
 from pyroaring import BitMap64
 
 from ..expressions import BitmapRef, Expression, Kind, Op, Operation
+from ..idmap import MemoryIdMap
 from ..validation import IdArray
 
 __all__ = ["RoaringBackend"]
 
 _EMPTY = BitMap64()
+
+
+def _utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
 
 _COMBINE = {
     Op.AND: BitMap64.__and__,
@@ -38,13 +48,26 @@ _CARDINALITY = {
 
 
 class RoaringBackend:
-    """Bitmaps held in this process."""
+    """Bitmaps held in this process; ``clock`` says when deadlines pass
+    (``Bitmapist()`` passes its own)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, clock: Callable[[], datetime] = _utc_now) -> None:
         self._bitmaps: dict[BitmapRef, BitMap64] = {}
         self._lock = threading.RLock()
+        self._id_map = MemoryIdMap()
+        self._clock = clock
+        self._deadlines: dict[BitmapRef, datetime] = {}
+        # (deadline, order, ref), soonest first; a ref written again with a new
+        # deadline leaves a stale entry, skipped when it comes up.
+        self._expiring: list[tuple[datetime, int, BitmapRef]] = []
 
-    def write(self, refs: Sequence[BitmapRef], ids: IdArray, value: bool) -> None:
+    def write(
+        self,
+        refs: Sequence[BitmapRef],
+        ids: IdArray,
+        value: bool,
+        expire_at: Mapping[BitmapRef, datetime] | None = None,
+    ) -> None:
         if ids.size == 0:
             return
         change = BitMap64(ids)
@@ -55,9 +78,26 @@ class RoaringBackend:
                     bitmap |= change
                 else:
                     bitmap -= change
+            for ref, deadline in (expire_at or {}).items():
+                self._deadlines[ref] = deadline
+                entry = (deadline, len(self._expiring), ref)
+                heapq.heappush(self._expiring, entry)
+            self._expire()
+
+    def _expire(self) -> None:
+        """Drop the bitmaps whose deadline has passed."""
+        if not self._expiring:
+            return
+        now = self._clock()
+        while self._expiring and self._expiring[0][0] <= now:
+            deadline, _, ref = heapq.heappop(self._expiring)
+            if self._deadlines.get(ref) == deadline:
+                del self._deadlines[ref]
+                self._bitmaps.pop(ref, None)
 
     def count(self, expression: Expression) -> int:
         with self._lock:
+            self._expire()
             if isinstance(expression, BitmapRef):
                 return len(self._bitmaps.get(expression, _EMPTY))
             if len(expression.operands) == 2:
@@ -71,14 +111,17 @@ class RoaringBackend:
 
     def contains(self, expression: Expression, id: int) -> bool:
         with self._lock:
+            self._expire()
             return self._contains(expression, id)
 
     def members(self, expression: Expression) -> BitMap64:
         with self._lock:
+            self._expire()
             return self._fresh(expression)
 
     def names(self, kind: Kind) -> set[str]:
         with self._lock:
+            self._expire()
             return {ref.name for ref in self._bitmaps if ref.kind is kind}
 
     def delete(self, kind: Kind, name: str) -> None:
@@ -86,10 +129,18 @@ class RoaringBackend:
             doomed = [r for r in self._bitmaps if r.kind is kind and r.name == name]
             for ref in doomed:
                 del self._bitmaps[ref]
+                self._deadlines.pop(ref, None)
 
     def delete_all(self) -> None:
         with self._lock:
             self._bitmaps.clear()
+            self._deadlines.clear()
+            self._expiring.clear()
+            self._id_map.clear()
+
+    def id_map(self) -> MemoryIdMap:
+        """The id map, in process like the bitmaps."""
+        return self._id_map
 
     def close(self) -> None:
         pass

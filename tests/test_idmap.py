@@ -1,0 +1,184 @@
+"""The id map: str, bytes, UUID and int ids on every backend, and under
+concurrent writers (threads and processes)."""
+
+from __future__ import annotations
+
+import multiprocessing
+import threading
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from bitmapist import Bitmapist, InvalidIdError
+from bitmapist.idmap import MappedIds, encode
+from bitmapist.testing import RedisCluster, RedisServer
+
+from .conftest import NOW, MakeBitmapist
+
+USER = uuid.UUID("12345678-1234-5678-1234-567812345678")
+
+
+@pytest.fixture
+def mapped(make_bitmapist: MakeBitmapist) -> Bitmapist:
+    return make_bitmapist(id_map=True)
+
+
+def test_any_kind_of_id_is_marked_and_comes_back_as_given(mapped: Bitmapist) -> None:
+    ids: list[Any] = ["alice", b"\x00raw", USER, 2**64 - 1, 7, "7", b"7"]
+
+    mapped.mark_events("a", ids, NOW)
+    mapped.mark_attribute("paid", "alice")
+    day = mapped.get_day_event("a", NOW)
+
+    assert list(iter(day)) == ids
+    assert [type(i) for i in iter(day)] == [type(i) for i in ids]
+    assert len(day) == 7
+    assert all(i in day for i in ids)
+    assert 8 not in day
+    assert list(iter(day & mapped.get_attribute("paid"))) == ["alice"]
+    assert list(iter(~mapped.get_attribute("paid"))) == ids[1:]
+    assert day.to_numpy().tolist() == list(range(7))
+
+
+def test_asking_about_an_unknown_id_does_not_add_it(mapped: Bitmapist) -> None:
+    mapped.mark_event("a", "known", NOW)
+
+    assert "stranger" not in mapped.get_day_event("a", NOW)
+    mapped.unmark_event("a", "ghost", NOW)
+    mapped.unmark_attribute("p", "ghost")
+    mapped.mark_event("a", "second", NOW)
+
+    assert mapped.get_universe().to_numpy().tolist() == [0, 1]
+    assert list(iter(mapped.get_universe())) == ["known", "second"]
+
+
+def test_unmarking_a_mapped_id(mapped: Bitmapist) -> None:
+    mapped.mark_events("a", ["x", "y"], NOW)
+
+    mapped.unmark_event("a", "x", NOW)
+
+    assert list(iter(mapped.get_day_event("a", NOW))) == ["y"]
+    assert "x" in mapped.get_universe()
+
+
+def test_two_instances_share_the_map_of_their_store(
+    make_bitmapist: MakeBitmapist,
+) -> None:
+    writer, reader = make_bitmapist(id_map=True), make_bitmapist(id_map=True)
+
+    writer.mark_event("a", USER, NOW)
+
+    assert USER in reader.get_day_event("a", NOW)
+    assert list(iter(reader.get_day_event("a", NOW))) == [USER]
+
+
+def test_delete_all_empties_the_map(mapped: Bitmapist) -> None:
+    mapped.mark_event("a", "first", NOW)
+
+    mapped.delete_all()
+    mapped.mark_event("a", "second", NOW)
+
+    assert mapped.get_universe().to_numpy().tolist() == [0]
+    assert "first" not in mapped.get_universe()
+
+
+def test_a_string_id_without_the_map_says_how_to_enable_it(bm: Bitmapist) -> None:
+    with pytest.raises(InvalidIdError, match=r"id_map=True"):
+        bm.mark_event("a", "alice", NOW)
+    with pytest.raises(InvalidIdError, match=r"id_map=True"):
+        assert USER in bm.get_day_event("a", NOW)
+
+
+@pytest.mark.parametrize("bad", [1.5, None, True, -1, 2**64, "x" * 1025, "\udc80"])
+def test_bad_ids_with_the_map_write_nothing(mapped: Bitmapist, bad: Any) -> None:
+    with pytest.raises(InvalidIdError):
+        mapped.mark_events("a", ["fine", bad], NOW)
+
+    assert len(mapped.get_universe()) == 0
+    assert "fine" not in mapped.get_universe()
+
+
+def _assert_one_to_one(ids: MappedIds, external: list[Any]) -> None:
+    """Every external id has one integer, no integer two ids, and the
+    integers are exactly 0..n-1."""
+    numbers = ids.id_map.lookup([encode(value) for value in external])
+    assert None not in numbers
+    assert sorted(numbers) == list(range(len(external)))  # type: ignore[type-var]
+    assert [k for k in ids.id_map.external(numbers)] == [  # type: ignore[arg-type]
+        encode(value) for value in external
+    ]
+
+
+def _overlapping(worker: int) -> list[Any]:
+    """Ids that four workers share in part, in an order of their own."""
+    ids: list[Any] = [f"user-{n}" for n in range(worker * 50, worker * 50 + 150)]
+    ids += [uuid.UUID(int=n) for n in range(40)]
+    return ids[::-1] if worker % 2 else ids
+
+
+def test_concurrent_threads_give_each_id_one_integer(mapped: Bitmapist) -> None:
+    assert isinstance(mapped.ids, MappedIds)
+    seen: dict[int, list[int]] = {}
+    barrier = threading.Barrier(4)
+
+    def work(worker: int) -> None:
+        barrier.wait()
+        ids = _overlapping(worker)
+        for start in range(0, len(ids), 7):
+            mapped.mark_events("a", ids[start : start + 7], NOW)
+        seen[worker] = mapped.ids.for_writing(ids).tolist()
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    everyone = sorted({*(i for n in range(4) for i in _overlapping(n))}, key=str)
+    _assert_one_to_one(mapped.ids, everyone)
+    for worker, numbers in seen.items():
+        expected = mapped.ids.for_writing(_overlapping(worker)).tolist()
+        assert numbers == expected
+    assert len(mapped.get_day_event("a", NOW)) == len(everyone)
+
+
+def _process_worker(url: str, worker: int) -> list[int]:
+    bm = Bitmapist.from_url(url, id_map=True)
+    ids = _overlapping(worker)
+    for start in range(0, len(ids), 5):
+        bm.mark_events("a", ids[start : start + 5], NOW)
+    assert isinstance(bm.ids, MappedIds)
+    numbers: list[int] = bm.ids.for_writing(ids).tolist()
+    bm.close()
+    return numbers
+
+
+@pytest.fixture(params=["redis", "cluster"])
+def store_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    if request.param == "redis":
+        server: RedisServer = request.getfixturevalue("redis_server")
+        server.client().flushall()
+        yield server.url
+    else:
+        cluster: RedisCluster = request.getfixturevalue("redis_cluster")
+        cluster.client().flushall()
+        yield cluster.url
+
+
+@pytest.mark.redis_server
+def test_concurrent_processes_give_each_id_one_integer(store_url: str) -> None:
+    context = multiprocessing.get_context("spawn")
+
+    with context.Pool(4) as pool:
+        results = pool.starmap(_process_worker, [(store_url, n) for n in range(4)])
+
+    bm = Bitmapist.from_url(store_url, id_map=True)
+    assert isinstance(bm.ids, MappedIds)
+    everyone = sorted({*(i for n in range(4) for i in _overlapping(n))}, key=str)
+    _assert_one_to_one(bm.ids, everyone)
+    for worker, numbers in enumerate(results):
+        assert numbers == bm.ids.for_writing(_overlapping(worker)).tolist()
+    assert len(bm.get_day_event("a", NOW)) == len(everyone)
+    bm.close()
