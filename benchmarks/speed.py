@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import platform
 import sys
 from dataclasses import dataclass
@@ -23,7 +24,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bitmapist.testing import RedisServer, running_redis
 
-WORKLOADS: tuple[str, ...] = ("cohort",)
+WORKLOADS: tuple[str, ...] = (
+    "ingest",
+    "single",
+    "and_count",
+    "iterate",
+    "roaring",
+    "cohort",
+)
 
 
 @dataclass
@@ -55,6 +63,8 @@ def main() -> int:
     parser.add_argument("--check", action="store_true")
     arguments = parser.parse_args()
     rows: list[Row] = []
+    # Other work on the machine moves every figure: the load goes with them.
+    load_before = os.getloadavg()[0]
     with running_redis() as server:
         context = Context(server, arguments.short)
         for name in WORKLOADS:
@@ -62,7 +72,9 @@ def main() -> int:
             rows.extend(module.run(context))
     print(
         f"machine: {platform.machine()}, {platform.python_implementation()} "
-        f"{platform.python_version()}, {platform.platform()}"
+        f"{platform.python_version()}, {platform.platform()}, "
+        f"{os.cpu_count()} cores; load average {load_before:.2f} before, "
+        f"{os.getloadavg()[0]:.2f} after"
     )
     print(render(rows))
     missed = [row for row in rows if row.passed is False]

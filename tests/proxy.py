@@ -3,6 +3,8 @@
 Tests put it between a client and a redis-server they started. Once armed
 with ``cut_after(n)``, it forwards only the next ``n`` bytes the client sends,
 then closes both sides: the server sees a client that died mid-request.
+``forwarded`` counts the bytes sent upstream, so that a run without a cut
+can measure a request first.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ class CuttingProxy:
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port = int(self._listener.getsockname()[1])
         self._budget: int | None = None
+        self.forwarded = 0
         self._lock = threading.Lock()
         self._sockets: list[socket.socket] = []
         threading.Thread(target=self._accept, daemon=True).start()
@@ -53,6 +56,7 @@ class CuttingProxy:
                     self._budget = budget - len(data)
             if data:
                 server.sendall(data)
+                self.forwarded += len(data)
             if budget is not None and self._budget == 0:
                 _close(client)
                 _close(server)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta, timezone
-from typing import Any
 
 import numpy as np
 import pytest
@@ -14,20 +13,11 @@ import redis
 from bitmapist import Bitmapist
 from bitmapist.testing import RedisServer
 
+from .counting import CountingConnection
+
 pytestmark = pytest.mark.redis_server
 
 START = date(2025, 3, 1)
-
-
-class CountingConnection(redis.Connection):
-    """A redis-py connection that counts what it sends: one send is one
-    round trip, a whole pipeline being packed into one."""
-
-    sends = 0
-
-    def send_packed_command(self, command: Any, check_health: bool = True) -> None:
-        CountingConnection.sends += 1
-        super().send_packed_command(command, check_health)
 
 
 @pytest.fixture

@@ -61,7 +61,7 @@ class Bitmap:
     def to_numpy(self) -> npt.NDArray[np.uint64]:
         """The ids as a sorted numpy array of uint64 (with the id map, the
         integers the ids are stored as)."""
-        return np.asarray(self.to_bitmap().to_array(), dtype=np.uint64)
+        return self.owner._member_ids(self.expression)
 
     def _combine(self, op: Op, other: object) -> Bitmap:
         return self.owner._operation(op, (self, other))

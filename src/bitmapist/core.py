@@ -7,9 +7,11 @@ backend. It holds no state of its own beyond its configuration.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from datetime import date, datetime, timedelta, timezone, tzinfo
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pyroaring import BitMap64
@@ -17,7 +19,9 @@ from pyroaring import BitMap64
 from .analysis import breakdown_table, cohort_table, lifecycle_table, range_expression
 from .backends import Backend, RedisBackend, RoaringBackend, backend_from_url
 from .backends.keys import DEFAULT_PREFIX, DEFAULT_SHARD_WIDTH
+from .batching import Batcher
 from .bitmaps import AttributeBitmap, Bitmap, EventBitmap
+from .cache import ClosedPeriodCache
 from .errors import ConfigurationError, InvalidExpressionError, InvalidTimestampError
 from .expiry import Lifetimes
 from .expressions import (
@@ -29,12 +33,19 @@ from .expressions import (
     Operation,
     complement,
 )
-from .idmap import ids_for
-from .periods import DEFAULT_GRANULARITIES, Granularity, Period, granularities_of
+from .idmap import PlainIds, ids_for
+from .periods import (
+    DEFAULT_GRANULARITIES,
+    Granularity,
+    Period,
+    granularities_of,
+    local_time,
+)
 from .validation import IdArray, check_name
 
 __all__ = ["Bitmapist"]
 
+T = TypeVar("T")
 Granularities = Iterable[Granularity | str] | Granularity | str
 Timestamp = datetime | date
 
@@ -56,7 +67,9 @@ class Bitmapist:
     be str, bytes, ``uuid.UUID`` or int, mapped to dense integers in the
     backend (see ``bitmapist.idmap``). ``expire`` maps granularities to how
     long their bitmaps are kept after their period ends (see
-    ``bitmapist.expiry``).
+    ``bitmapist.expiry``). ``cache``, on Redis, is the most bytes of closed
+    periods' bitmaps to hold in process (see ``bitmapist.cache``); off by
+    default.
     """
 
     def __init__(
@@ -72,6 +85,7 @@ class Bitmapist:
         clock: Callable[[], datetime] = _utc_now,
         id_map: bool = False,
         expire: Mapping[Granularity | str, timedelta] | None = None,
+        cache: int | None = None,
     ) -> None:
         self.timezone = _zone(timezone)
         self.granularities = granularities_of(granularities)
@@ -103,6 +117,10 @@ class Bitmapist:
             )
         self.backend: Backend = backend
         self.ids = ids_for(backend, id_map)
+        self._cache = _closed_period_cache(backend, cache, clock)
+        self._writes = Batcher(
+            backend, None if self._cache is None else self._cache.forget
+        )
 
     @classmethod
     def from_url(
@@ -114,6 +132,7 @@ class Bitmapist:
         clock: Callable[[], datetime] = _utc_now,
         id_map: bool = False,
         expire: Mapping[Granularity | str, timedelta] | None = None,
+        cache: int | None = None,
         **backend_options: Any,
     ) -> Bitmapist:
         """An instance over the backend ``url`` names: ``memory://``,
@@ -127,6 +146,7 @@ class Bitmapist:
             clock=clock,
             id_map=id_map,
             expire=expire,
+            cache=cache,
         )
 
     # -- marking
@@ -173,18 +193,23 @@ class Bitmapist:
     def mark_attribute(self, name: str, uuid: int) -> None:
         """Mark ``uuid`` with the attribute ``name``, which has no period."""
         ref = BitmapRef(Kind.ATTRIBUTE, check_name(name, "attribute name"))
-        self.backend.write([ref, UNIVERSE], self.ids.for_writing([uuid]), True)
+        self._write([ref, UNIVERSE], self.ids.for_writing([uuid]), True)
 
     def unmark_attribute(self, name: str, uuid: int) -> None:
         ref = BitmapRef(Kind.ATTRIBUTE, check_name(name, "attribute name"))
-        self.backend.write([ref], self.ids.known([uuid]), False)
+        self._write([ref], self.ids.known([uuid]), False)
 
     def _write(self, refs: list[BitmapRef], ids: IdArray, value: bool) -> None:
-        deadlines = self.lifetimes.deadlines(refs)
-        if deadlines:
-            self.backend.write(refs, ids, value, expire_at=deadlines)
-        else:
-            self.backend.write(refs, ids, value)
+        self._writes.write(refs, ids, value, self.lifetimes.deadlines(refs))
+
+    def batch(self) -> AbstractContextManager[None]:
+        """``with bm.batch():`` queues every mark and unmark made inside the
+        block in this thread and sends them together when it ends, in far
+        fewer commands. Queries inside the block do not see the queued marks;
+        if the block raises, nothing queued is written. The queued ids stay in
+        memory until the block ends: a load of billions is better sent in
+        several batches."""
+        return self._writes.batch()
 
     def _event_refs(
         self,
@@ -198,11 +223,14 @@ class Bitmapist:
             if granularities is None
             else granularities_of(granularities)
         )
-        when = self._when(timestamp)
-        return [
-            BitmapRef(Kind.EVENT, name, Period.containing(g, when, self.timezone))
-            for g in sorted(chosen, key=list(Granularity).index)
-        ]
+        local = local_time(self._when(timestamp), self.timezone)
+        if isinstance(local, datetime):
+            # Every period holding an instant holds its whole hour.
+            local = local.replace(minute=0, second=0, microsecond=0)
+        try:
+            return list(_event_refs(name, chosen, local, self.timezone))
+        except TypeError:  # a tzinfo that cannot be hashed
+            return list(_event_refs.__wrapped__(name, chosen, local, self.timezone))
 
     def _when(self, timestamp: Timestamp | None) -> Timestamp:
         if timestamp is None:
@@ -327,21 +355,42 @@ class Bitmapist:
 
     # -- evaluation, used by Bitmap and the analyses
 
+    def _ask(self, expression: Expression, question: Callable[[Backend], T]) -> T:
+        """``question`` answered from the cache when it can, else the backend."""
+        if self._cache is not None:
+            answer = self._cache.ask(expression, question)
+            if answer is not None:
+                return answer
+        return question(self.backend)
+
     def _count(self, expression: Expression) -> int:
-        return self.backend.count(expression)
+        return self._ask(expression, lambda backend: backend.count(expression))
 
     def _count_many(self, expressions: Sequence[Expression]) -> list[int]:
-        return self.backend.count_many(expressions)
+        # One expression holding every leaf, so that the cache answers the
+        # whole table or none of it.
+        every_leaf = Operation(Op.OR, tuple(expressions))
+        return self._ask(every_leaf, lambda backend: backend.count_many(expressions))
 
     def _contains(self, expression: Expression, id: object) -> bool:
         number = self.ids.lookup(id)
-        return number is not None and self.backend.contains(expression, number)
+        if number is None:
+            return False
+        return self._ask(
+            expression, lambda backend: backend.contains(expression, number)
+        )
 
     def _members(self, expression: Expression) -> BitMap64:
-        return self.backend.members(expression)
+        return self._ask(expression, lambda backend: backend.members(expression))
+
+    def _member_ids(self, expression: Expression) -> IdArray:
+        return self._ask(expression, lambda backend: backend.member_ids(expression))
 
     def _iterate(self, expression: Expression) -> Iterator[Any]:
-        return self.ids.external(self.backend.members(expression))
+        if isinstance(self.ids, PlainIds):
+            # Python ints made all at once by numpy, not one by one.
+            return iter(self._member_ids(expression).tolist())
+        return self.ids.external(self._members(expression))
 
     # -- housekeeping
 
@@ -356,15 +405,24 @@ class Bitmapist:
     def delete_event(self, name: str) -> None:
         """Delete every period of the event ``name``."""
         self.backend.delete(Kind.EVENT, check_name(name, "event name"))
+        self._forget_cached()
 
     def delete_attribute(self, name: str) -> None:
         self.backend.delete(Kind.ATTRIBUTE, check_name(name, "attribute name"))
+        self._forget_cached()
 
     def delete_all(self) -> None:
         """Delete every event, attribute and the universe."""
         self.backend.delete_all()
+        self._forget_cached()
+
+    def _forget_cached(self) -> None:
+        if self._cache is not None:
+            self._cache.forget_all()
 
     def close(self) -> None:
+        if self._cache is not None:
+            self._cache.close()
         self.backend.close()
 
     def __enter__(self) -> Bitmapist:
@@ -372,6 +430,32 @@ class Bitmapist:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+@functools.lru_cache(maxsize=4096)
+def _event_refs(
+    name: str, chosen: frozenset[Granularity], local: Timestamp, tz: tzinfo
+) -> tuple[BitmapRef, ...]:
+    """The refs a mark at the local hour (or date) ``local`` writes, kept for
+    the next marks of the same hour: working them out costs a single mark
+    more than sending it."""
+    return tuple(
+        BitmapRef(Kind.EVENT, name, Period.containing(g, local, tz))
+        for g in sorted(chosen, key=list(Granularity).index)
+    )
+
+
+def _closed_period_cache(
+    backend: Backend, max_bytes: int | None, clock: Callable[[], datetime]
+) -> ClosedPeriodCache | None:
+    if max_bytes is None:
+        return None
+    if not isinstance(backend, RedisBackend):
+        raise ConfigurationError(
+            f"the cache keeps Redis bitmaps in process; {type(backend).__name__} "
+            f"has them in process already: pass cache=None"
+        )
+    return ClosedPeriodCache(backend, max_bytes, clock)
 
 
 def _zone(value: str | tzinfo) -> tzinfo:

@@ -13,6 +13,7 @@ import enum
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone, tzinfo
+from functools import cached_property
 
 from .errors import ConfigurationError, InvalidTimestampError
 
@@ -105,9 +106,10 @@ class Period:
             day = day.replace(month=1, day=1)
         return cls(granularity, datetime.combine(day, time(), tz))
 
-    @property
+    @cached_property
     def code(self) -> str:
-        """The period's name in keys and files, for example ``2025-W01``."""
+        """The period's name in keys and files, for example ``2025-W01``.
+        Kept once computed: every key a mark writes names it."""
         start = self.start
         if self.granularity is Granularity.HOUR:
             return f"{start:%Y-%m-%dT%H}"
@@ -120,7 +122,7 @@ class Period:
             return f"{start:%Y-%m}"
         return f"{start:%Y}"
 
-    @property
+    @cached_property
     def end(self) -> datetime:
         """The first instant after the period (the end is exclusive)."""
         return self.delta(1).start

@@ -9,25 +9,43 @@ those into refs and operations before a backend sees them.
 
 from __future__ import annotations
 
+import array
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
+import numpy as np
 from pyroaring import BitMap64
 
 from ..expressions import BitmapRef, Expression, Kind
 from ..validation import IdArray
 
-__all__ = ["Backend"]
+__all__ = ["Backend", "Write", "as_bitmap"]
+
+
+@dataclass(frozen=True)
+class Write:
+    """Set (``value`` true) or clear every id of ``ids`` in every bitmap of
+    ``refs``. One id of one write is an *event*: its bit in each of the refs."""
+
+    refs: tuple[BitmapRef, ...]
+    ids: IdArray
+    value: bool
+    # Deadlines of refs that expire, as ``Backend.write`` takes them.
+    expire_at: Mapping[BitmapRef, datetime] | None = None
 
 
 @runtime_checkable
 class Backend(Protocol):
     """What every backend provides.
 
-    ``write`` is atomic: every bit of every ref is written, or none is.
-    Bitmaps that were written stay known by name (``names``) even when every
-    bit has been cleared again, until they are deleted.
+    Writes are atomic per event: after a failure, each id of a write is set
+    (or cleared) in every bitmap of its refs, or in none. A backend may apply
+    a large write in several steps, so another reader may see some events of
+    it before others. Bitmaps that were written stay known by name
+    (``names``) even when every bit has been cleared again, until they are
+    deleted.
     """
 
     def write(
@@ -42,6 +60,10 @@ class Backend(Protocol):
         once its deadline passes (the API passes ``expire_at`` only when expiry
         is configured)."""
 
+    def write_batch(self, writes: Sequence[Write]) -> None:
+        """Apply ``writes`` in order, each atomic per event, in as few steps
+        as the backend allows."""
+
     def count(self, expression: Expression) -> int:
         """How many ids ``expression`` holds."""
 
@@ -55,6 +77,10 @@ class Backend(Protocol):
     def members(self, expression: Expression) -> BitMap64:
         """The ids ``expression`` holds, as a new Roaring bitmap."""
 
+    def member_ids(self, expression: Expression) -> IdArray:
+        """The ids ``expression`` holds, sorted, as a new uint64 array: what
+        iteration and ``to_numpy()`` need, without building a bitmap."""
+
     def names(self, kind: Kind) -> set[str]:
         """The names of the stored bitmaps of ``kind``."""
 
@@ -66,3 +92,10 @@ class Backend(Protocol):
 
     def close(self) -> None:
         """Release connections or other resources."""
+
+
+def as_bitmap(ids: IdArray) -> BitMap64:
+    """``ids`` as a new bitmap. pyroaring builds one from an ``array.array``
+    of unsigned 64-bit ints through its buffer, measured about twice as fast
+    as from a numpy array of the same ids (benchmarks/README.md)."""
+    return BitMap64(array.array("Q", ids.astype(np.uint64, copy=False).tobytes()))

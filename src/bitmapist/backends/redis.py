@@ -28,21 +28,27 @@ from pyroaring import BitMap64
 from .. import errors
 from ..expressions import UNIVERSE, BitmapRef, Expression, Kind, Op
 from ..validation import IdArray
-from . import scanning
+from . import redis_writes, scanning
+from .base import Write, as_bitmap
 from .dense import DensePlan
 from .keys import DEFAULT_PREFIX, DEFAULT_SHARD_WIDTH, layout_named
-from .transactions import ShardTransactions
+from .transactions import ShardTransactions, is_cluster
 
 if TYPE_CHECKING:
     from .redis_idmap import RedisIdMap
 
-__all__ = ["RedisBackend", "translate_error"]
+__all__ = ["RedisBackend", "decode_bitmap", "translate_error"]
 
 log = logging.getLogger(__name__)
 
 _LUA = resources.files(__package__).joinpath("lua")
 _EVALUATE = _LUA.joinpath("evaluate.lua").read_text()
 _REGISTER = _LUA.joinpath("register.lua").read_text()
+_WRITE = _LUA.joinpath("write.lua").read_text()
+
+# How much bitmap and offset data a write sends per round trip: enough that
+# the round trips cost little, little enough that the client holds no more.
+PIPELINE_BYTES = 8 * 2**20
 
 _SIGN = {Op.AND: "&", Op.OR: "|", Op.XOR: "^", Op.SUB: "-"}
 _SCRATCH = {Op.AND: 1, Op.OR: 1, Op.XOR: 1, Op.SUB: 2}
@@ -142,8 +148,15 @@ class RedisBackend:
         prefix: str = DEFAULT_PREFIX,
         shard_width: int = DEFAULT_SHARD_WIDTH,
         key_layout: str = "sharded",
+        write_costs: redis_writes.Costs = redis_writes.COSTS,
     ) -> None:
         self.layout = layout_named(key_layout, prefix, shard_width)
+        self.write_costs = write_costs
+        # On one server a write unit may add its shard to {meta}:shards
+        # itself, atomically with its bits. A Redis Cluster keeps {meta} in
+        # another slot than any shard: there a separate SADD, sent first, must
+        # do it (set this to False).
+        self.register_shards_in_units = True
         if isinstance(client, str):
             with _translated(f"connect to {client}"):
                 client = redis.Redis.from_url(client)
@@ -153,7 +166,7 @@ class RedisBackend:
                 "so pass a client made with decode_responses=False"
             )
         self.client = client
-        self._sha: str | None = None
+        self._shas: dict[str, str] = {}
         # The shards seen at the last query: the next one sends its commands
         # for them together with the read of the registry, in one round trip,
         # and catches up on shards that appeared since in a second one.
@@ -168,6 +181,101 @@ class RedisBackend:
         value: bool,
         expire_at: Mapping[BitmapRef, datetime] | None = None,
     ) -> None:
+        self.write_batch([Write(tuple(refs), ids, value, expire_at)])
+
+    def write_batch(self, writes: Sequence[Write]) -> None:
+        """Send the units of ``writes`` (see ``redis_writes``) in pipelines of
+        at most ``PIPELINE_BYTES`` of payload each, after registering their
+        shards. Every write is checked against the layout first, so a write
+        the layout cannot hold fails with nothing of the batch sent."""
+        if is_cluster(self.client) or any(w.expire_at for w in writes):
+            for write in writes:
+                self._write_per_shard(
+                    write.refs, write.ids, write.value, write.expire_at
+                )
+            return
+        writes = [
+            Write(tuple(self.layout.stored(w.refs, w.ids)), w.ids, w.value)
+            for w in writes
+        ]
+        plan = redis_writes.plan(
+            self.layout,
+            writes,
+            self.write_costs,
+            register_shards=self.register_shards_in_units,
+        )
+        if not plan.shards:
+            return
+        chunk: list[redis_writes.Unit] = []
+        queued = 0
+        # Registering the shards every time keeps the registry right even
+        # after the keyspace was emptied behind our back.
+        registry = self.layout.registries and not self.register_shards_in_units
+        for unit in plan.units:
+            chunk.append(unit)
+            queued += unit.payload_bytes
+            if queued >= PIPELINE_BYTES:
+                self._send_units(chunk, plan.shards if registry else [])
+                registry, chunk, queued = False, [], 0
+        self._send_units(chunk, plan.shards if registry else [])
+
+    def _send_units(self, units: list[redis_writes.Unit], shards: list[int]) -> None:
+        def fill(pipe: Any) -> None:
+            if shards:
+                pipe.sadd(self.layout.shards_key(), *shards)
+            for unit in units:
+                self._queue_unit(pipe, unit)
+
+        if len(units) == 1 and not units[0].scratch and not shards:
+            # One script call, as a single mark sends: a pipeline would only
+            # cost the client time.
+            self._run(
+                lambda client: self._queue_unit(client, units[0]),
+                "write bitmaps",
+                pipelined=False,
+            )
+        elif units or shards:
+            self._check_transactions(self._run(fill, "write bitmaps"))
+
+    def _queue_unit(self, pipe: Any, unit: redis_writes.Unit) -> Any:
+        """One unit as one transaction, several of which share a pipeline; a
+        unit of one script call needs no MULTI, a script being atomic."""
+        sha = self._script_sha(_WRITE)
+        if unit.scratch:
+            pipe.execute_command("MULTI")
+            for key, bitmap in unit.scratch:
+                pipe.execute_command("SET", key, bitmap)
+        reply = pipe.execute_command(
+            "EVALSHA", sha, len(unit.keys), *unit.keys, *unit.args
+        )
+        if unit.scratch:
+            pipe.execute_command("EXEC")
+        return reply
+
+    @staticmethod
+    def _check_transactions(replies: list[Any]) -> None:
+        # The replies of the commands inside a MULTI come in EXEC's reply,
+        # where redis-py leaves errors as values instead of raising them.
+        for reply in replies:
+            if isinstance(reply, list):
+                for inner in reply:
+                    if isinstance(inner, Exception):
+                        raise translate_error(inner, "write bitmaps") from inner
+
+    def _write_per_shard(
+        self,
+        refs: Sequence[BitmapRef],
+        ids: IdArray,
+        value: bool,
+        expire_at: Mapping[BitmapRef, datetime] | None = None,
+    ) -> None:
+        """One MULTI/EXEC of SETBITs per shard (``transactions``): the path of
+        writes with expiry and of writes on a cluster. It is atomic per shard
+        but not bounded: a bulk write with expiry, or on a cluster, blocks the
+        server for as long as its largest shard takes. Teaching the units of
+        ``redis_writes`` EXPIREAT and the period registry's lifetime, and
+        sending them per slot on a cluster, would bring both to the bounded
+        path."""
         refs = self.layout.stored(refs, ids)
         if ids.size == 0 or not refs:
             return
@@ -230,12 +338,17 @@ class RedisBackend:
         return bool(self._run(fill, "test an id")[0])
 
     def members(self, expression: Expression) -> BitMap64:
-        result = BitMap64()
-        for shard, data in self._evaluate(expression, "get"):
-            if data:
-                base = shard * self.layout.shard_width
-                result.update(_decode(data) + np.uint64(base))
-        return result
+        # Sorted ids are pyroaring's fastest input.
+        return as_bitmap(self.member_ids(expression))
+
+    def member_ids(self, expression: Expression) -> IdArray:
+        # Shards come in order, and each decodes in order.
+        parts = [
+            decode_bitmap(data, shard * self.layout.shard_width)
+            for shard, data in self._evaluate(expression, "get")
+            if data
+        ]
+        return np.concatenate(parts) if parts else np.empty(0, dtype=np.uint64)
 
     def count_many(self, expressions: Sequence[Expression]) -> list[int]:
         """Every distinct leaf is read once per shard (one MGET each, all in one
@@ -311,30 +424,37 @@ class RedisBackend:
         args = [mode, offset, len(program.leaves), *program.tokens]
         # Through execute_command: redis-py's cluster pipeline blocks its evalsha
         # method, yet routes the command by its keys, all in this shard's slot.
-        pipe.execute_command("EVALSHA", self._script_sha(), len(keys), *keys, *args)
+        sha = self._script_sha(_EVALUATE)
+        pipe.execute_command("EVALSHA", sha, len(keys), *keys, *args)
 
-    def _script_sha(self) -> str:
-        if self._sha is None:
-            with _translated("load the query script"):
-                self._sha = str(self.client.script_load(_EVALUATE))
-        return self._sha
+    def _script_sha(self, script: str) -> str:
+        sha = self._shas.get(script)
+        if sha is None:
+            with _translated("load a script"):
+                sha = self._shas[script] = str(self.client.script_load(script))
+        return sha
 
-    def _run(self, fill: Callable[[Any], None], action: str) -> list[Any]:
+    def _run(
+        self, fill: Callable[[Any], Any], action: str, *, pipelined: bool = True
+    ) -> list[Any]:
         """Fill a pipeline and execute it (on a cluster, sent to every node at
-        once); when a server has lost the script (a restart, a failover,
-        SCRIPT FLUSH, a new node), load it on every master and run again."""
+        once); when a server has lost a script (a restart, a failover, SCRIPT
+        FLUSH, a new node), load it on every master and run again. Not
+        ``pipelined``, ``fill`` sends its one command on the client."""
         for attempt in (1, 2):
-            pipe = self.client.pipeline(transaction=False)
-            fill(pipe)
             try:
                 with _translated(action):
+                    if not pipelined:
+                        return [fill(self.client)]
+                    pipe = self.client.pipeline(transaction=False)
+                    fill(pipe)
                     return list(pipe.execute())
             except errors.BackendError as error:
                 lost = isinstance(error.__cause__, rex.NoScriptError)
                 if not lost or attempt == 2:
                     raise
-                log.debug("query script missing on the server; loading it again")
-                self._sha = None
+                log.debug("a script is missing on the server; loading it again")
+                self._shas.clear()
         raise AssertionError("unreachable")  # pragma: no cover
 
     # -- names and deletion
@@ -451,14 +571,21 @@ def _split(replies: list[Any], size: int, shards: Sequence[int]) -> list[list[An
     return [replies[i * size : (i + 1) * size] for i in range(len(shards))]
 
 
-def _decode(data: bytes) -> np.ndarray[Any, np.dtype[np.uint64]]:
-    """The offsets of the set bits of a Redis string, at once: only its nonzero
-    bytes are unpacked, bit 0 being the high bit of the first byte."""
+def decode_bitmap(data: bytes, base: int = 0) -> IdArray:
+    """The offsets of the set bits of a Redis string plus ``base``, sorted, at
+    once (bit 0 is the high bit of the first byte). A dense string is unpacked
+    whole; of a sparse one only the nonzero bytes are."""
     raw = np.frombuffer(data, dtype=np.uint8)
     nonzero = np.flatnonzero(raw)
-    rows, columns = np.nonzero(np.unpackbits(raw[nonzero]).reshape(-1, 8))
-    bytes_ = nonzero[rows].astype(np.uint64)
-    offsets: np.ndarray[Any, np.dtype[np.uint64]] = (
-        bytes_ << np.uint64(3)
-    ) + columns.astype(np.uint64)
+    if nonzero.size * 4 > raw.size:
+        # flatnonzero gives int64 offsets, never negative: viewed as uint64
+        # they need no copy.
+        offsets = np.flatnonzero(np.unpackbits(raw)).view(np.uint64)
+    else:
+        rows, columns = np.nonzero(np.unpackbits(raw[nonzero]).reshape(-1, 8))
+        offsets = (nonzero[rows].view(np.uint64) << np.uint64(3)) + columns.view(
+            np.uint64
+        )
+    if base:
+        offsets += np.uint64(base)
     return offsets

@@ -16,11 +16,13 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timezone
 from functools import reduce
 
+import numpy as np
 from pyroaring import BitMap64
 
 from ..expressions import BitmapRef, Expression, Kind, Op, Operation
 from ..idmap import MemoryIdMap
 from ..validation import IdArray
+from .base import Write, as_bitmap
 
 __all__ = ["RoaringBackend"]
 
@@ -68,20 +70,25 @@ class RoaringBackend:
         value: bool,
         expire_at: Mapping[BitmapRef, datetime] | None = None,
     ) -> None:
-        if ids.size == 0:
-            return
-        change = BitMap64(ids)
+        self.write_batch([Write(tuple(refs), ids, value, expire_at)])
+
+    def write_batch(self, writes: Sequence[Write]) -> None:
+        """Every write is applied under the lock, so a batch is atomic as a
+        whole here; the bits of each write are built into one bitmap first."""
+        # An empty write names no bitmap, as on Redis.
+        changes = [(w, as_bitmap(w.ids)) for w in writes if w.ids.size]
         with self._lock:
-            for ref in refs:
-                bitmap = self._bitmaps.setdefault(ref, BitMap64())
-                if value:
-                    bitmap |= change
-                else:
-                    bitmap -= change
-            for ref, deadline in (expire_at or {}).items():
-                self._deadlines[ref] = deadline
-                entry = (deadline, len(self._expiring), ref)
-                heapq.heappush(self._expiring, entry)
+            for write, change in changes:
+                for ref in write.refs:
+                    bitmap = self._bitmaps.setdefault(ref, BitMap64())
+                    if write.value:
+                        bitmap |= change
+                    else:
+                        bitmap -= change
+                for ref, deadline in (write.expire_at or {}).items():
+                    self._deadlines[ref] = deadline
+                    entry = (deadline, len(self._expiring), ref)
+                    heapq.heappush(self._expiring, entry)
             self._expire()
 
     def _expire(self) -> None:
@@ -119,6 +126,12 @@ class RoaringBackend:
             self._expire()
             return self._fresh(expression)
 
+    def member_ids(self, expression: Expression) -> IdArray:
+        with self._lock:
+            self._expire()
+            # to_array() makes a new array.array, which numpy wraps as it is.
+            return np.asarray(self._evaluate(expression).to_array(), dtype=np.uint64)
+
     def names(self, kind: Kind) -> set[str]:
         with self._lock:
             self._expire()
@@ -144,6 +157,16 @@ class RoaringBackend:
 
     def close(self) -> None:
         pass
+
+    def put(self, ref: BitmapRef, bitmap: BitMap64) -> None:
+        """Hold ``bitmap`` itself as ``ref``, replacing what was there: for
+        callers that build bitmaps elsewhere, such as the closed-period cache."""
+        with self._lock:
+            self._bitmaps[ref] = bitmap
+
+    def forget(self, ref: BitmapRef) -> None:
+        with self._lock:
+            self._bitmaps.pop(ref, None)
 
     def _evaluate(self, expression: Expression) -> BitMap64:
         """The bitmap ``expression`` stands for; a stored one for a leaf."""

@@ -28,7 +28,7 @@ from ..backends.keys import Bitmapist3Layout
 
 # The backend's own decoding and error translation, so that raw reads of 3.x's
 # bit-operation keys behave as the backend's reads do.
-from ..backends.redis import _decode, _translated
+from ..backends.redis import _translated, decode_bitmap
 from ..backends.scanning import delete_keys
 from ..backends.scanning import keys as scan_keys
 from ..errors import ConfigurationError
@@ -145,7 +145,7 @@ class RedisSystem:
             return self.backend.members(ref)
         with _translated("read a bitmap"):
             data = self.client.get(key)
-        return BitMap64(_decode(data)) if data else BitMap64()
+        return BitMap64(decode_bitmap(data)) if data else BitMap64()
 
     def bitop(self, op: str, dest: str, sources: Sequence[str]) -> None:
         with _translated("run a bit operation"):

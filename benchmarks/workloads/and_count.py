@@ -1,0 +1,81 @@
+"""Workload 3: the count of (month A AND month B), each month with 1,000,000
+users in a 4,000,000 id range: one round trip and no key left behind, then
+the same with the closed-period cache on; against 3.119's BitOpAnd."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from speed import Context, Row
+
+from bitmapist import Bitmapist
+
+from .common import REFERENCE_LOAD, best, month_size, run_reference, sample, times
+
+NOVEMBER = datetime(2024, 11, 1, tzinfo=timezone.utc)
+DECEMBER = datetime(2024, 12, 1, tzinfo=timezone.utc)
+
+REFERENCE = (
+    REFERENCE_LOAD
+    + """
+from bitmapist import BitOpAnd, MonthEvents
+n, population = ARGS["n"], ARGS["population"]
+load(MonthEvents("active", 2024, 11).redis_key, sample(1, population, n))
+load(MonthEvents("active", 2024, 12).redis_key, sample(2, population, n))
+def count():
+    november = MonthEvents("active", 2024, 11)
+    december = MonthEvents("active", 2024, 12)
+    return len(BitOpAnd(november, december))
+RESULTS["count"] = timed("and", count, repeat=ARGS["repeat"])
+"""
+)
+
+
+def run(context: Context) -> list[Row]:
+    n, population = month_size(context.short)
+    repeat = 5 if context.short else 30
+    client = context.server.client()
+    client.flushall()
+    bm = Bitmapist(redis_client=client)
+    bm.mark_events("active", sample(1, population, n), NOVEMBER)
+    bm.mark_events("active", sample(2, population, n), DECEMBER)
+    query = bm.get_month_event("active", NOVEMBER) & bm.get_month_event(
+        "active", DECEMBER
+    )
+    expected = len(set(sample(1, population, n)) & set(sample(2, population, n)))
+    assert len(query) == expected
+    keys = client.dbsize()
+
+    ours = best(query.count, repeat)
+    assert client.dbsize() == keys, "a query left a key behind"
+    cached = Bitmapist(redis_client=client, cache=2**28)
+    cached_query = cached.get_month_event("active", NOVEMBER) & cached.get_month_event(
+        "active", DECEMBER
+    )
+    assert len(cached_query) == expected  # fetches the two months once
+    ours_cached = best(cached_query.count, repeat)
+    cached.close()
+
+    timings = run_reference(REFERENCE, context.server.port, n, population, repeat)
+    assert timings["count"] == expected
+    theirs = timings["and"]
+    client.flushall()
+
+    return [
+        times(
+            "3 count(A AND B), 1 round trip",
+            ours,
+            theirs,
+            "<=",
+            0.8,
+            "3.119",
+        ),
+        times(
+            "3 count(A AND B), cache on",
+            ours_cached,
+            theirs,
+            "<=",
+            0.1,
+            "3.119",
+        ),
+    ]

@@ -1,0 +1,106 @@
+"""A nested query costs one round trip to Redis, however many operands it has,
+and its answer is decoded whole.
+
+Round trips are counted by a redis-py connection class that counts what it
+sends: redis-py sends a whole pipeline in one write, and one command in one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import redis
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bitmapist import Bitmap, Bitmapist
+from bitmapist.backends.redis import decode_bitmap
+from bitmapist.testing import RedisServer
+
+from .conftest import NOW, fixed_clock
+from .counting import CountingConnection
+
+WIDTH = 2**20
+
+
+@pytest.fixture
+def counted(redis_server: RedisServer) -> Iterator[Bitmapist]:
+    redis_server.client().flushall()
+    pool = redis.ConnectionPool(
+        host="127.0.0.1", port=redis_server.port, connection_class=CountingConnection
+    )
+    # The connection's own handshake is not a query's round trip.
+    client = redis.Redis(connection_pool=pool)
+    client.ping()
+    bm = Bitmapist(redis_client=client, clock=fixed_clock)
+    yield bm
+    client.close()
+    pool.disconnect()
+
+
+def round_trips(action: Any) -> int:
+    before = CountingConnection.sends
+    action()
+    return CountingConnection.sends - before
+
+
+def nested(bm: Bitmapist, width: int) -> Bitmap:
+    """An expression with ``width`` events under AND, OR, XOR, NOT and
+    difference, three levels deep."""
+    days = [bm.get_day_event(f"e{n}", NOW) for n in range(width)]
+    half = width // 2
+    left = bm.bit_op_or(*days[:half]) & ~days[-1]
+    right = bm.bit_op_xor(*days[half:]) - bm.get_attribute("paid")
+    return (left | right) & bm.get_month_event("e0", NOW)
+
+
+@pytest.mark.redis_server
+@pytest.mark.parametrize("width", [4, 16])
+def test_count_contains_and_members_take_one_round_trip(
+    counted: Bitmapist, width: int
+) -> None:
+    bm = counted
+    for n in range(width):
+        bm.mark_events(f"e{n}", [n, WIDTH + n, 7 * WIDTH + n], NOW)
+    bm.mark_attribute("paid", 3)
+    query = nested(bm, width)
+    query.count()  # loads the script and learns the shards
+
+    assert round_trips(query.count) == 1
+    assert round_trips(lambda: 7 * WIDTH + 1 in query) == 1
+    assert round_trips(query.to_bitmap) == 1
+    # list(query) would ask len(query) first, as list() does of anything.
+    assert round_trips(lambda: [*iter(query)]) == 1
+    assert len(query) == len(set(query)) > 0
+
+
+@pytest.mark.redis_server
+def test_a_bulk_write_and_a_batch_take_one_round_trip(counted: Bitmapist) -> None:
+    bm = counted
+    bm.mark_event("warm", 1)  # loads the write script
+    ids = list(range(0, 40 * WIDTH, 2**16 + 1))
+
+    def batch() -> None:
+        with bm.batch():
+            for uid in ids:
+                bm.mark_event("single", uid, NOW)
+                bm.mark_attribute("paid", uid)
+
+    assert round_trips(lambda: bm.mark_events("bulk", ids, NOW)) == 1
+    assert round_trips(batch) == 1
+    assert len(bm.get_day_event("bulk", NOW)) == len(ids)
+    assert set(bm.get_day_event("single", NOW)) == set(bm.get_attribute("paid"))
+
+
+@given(st.binary(max_size=300), st.integers(0, 2**40))
+def test_decoding_a_redis_string_reads_every_set_bit(data: bytes, base: int) -> None:
+    expected = [
+        base + 8 * position + bit
+        for position, byte in enumerate(data)
+        for bit in range(8)
+        if byte & (0x80 >> bit)
+    ]
+
+    assert decode_bitmap(data, base).tolist() == expected
