@@ -21,6 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bitmapist import Bitmap, Bitmapist, ConfigurationError
+from bitmapist.backends.keys import DEFAULT_SHARD_WIDTH
 from bitmapist.testing import RedisServer
 
 from .conftest import NOW, fixed_clock
@@ -31,7 +32,7 @@ pytestmark = pytest.mark.redis_server
 
 DECEMBER = datetime(2024, 12, 10, tzinfo=timezone.utc)
 NOVEMBER = datetime(2024, 11, 10, tzinfo=timezone.utc)
-WIDTH = 2**20
+WIDTH = DEFAULT_SHARD_WIDTH
 
 
 @pytest.fixture

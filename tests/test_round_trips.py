@@ -16,13 +16,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bitmapist import Bitmap, Bitmapist
+from bitmapist.backends.keys import DEFAULT_SHARD_WIDTH
 from bitmapist.backends.redis import decode_bitmap
 from bitmapist.testing import RedisServer
 
 from .conftest import NOW, fixed_clock
 from .counting import CountingConnection
 
-WIDTH = 2**20
+WIDTH = DEFAULT_SHARD_WIDTH
 
 
 @pytest.fixture

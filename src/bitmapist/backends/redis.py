@@ -272,7 +272,8 @@ class RedisBackend:
         """One MULTI/EXEC of SETBITs per shard (``transactions``): the path of
         writes with expiry and of writes on a cluster. It is atomic per shard
         but not bounded: a bulk write with expiry, or on a cluster, blocks the
-        server for as long as its largest shard takes. Teaching the units of
+        server for as long as its largest shard takes; and a key of the wrong
+        type fails only its own SETBIT inside the MULTI. Teaching the units of
         ``redis_writes`` EXPIREAT and the period registry's lifetime, and
         sending them per slot on a cluster, would bring both to the bounded
         path."""
