@@ -105,3 +105,20 @@ def test_decoding_a_redis_string_reads_every_set_bit(data: bytes, base: int) -> 
     ]
 
     assert decode_bitmap(data, base).tolist() == expected
+
+
+@pytest.mark.redis_server
+def test_a_query_over_many_shards_takes_one_round_trip(counted: Bitmapist) -> None:
+    """More shards than one script call covers: the calls share the round
+    trip, and each run of shards is answered whole."""
+    bm = counted
+    ids = [n * WIDTH + n % 7 for n in range(150)]
+    bm.mark_events("wide", ids, NOW)
+    bm.mark_events("odd", ids[1::2], NOW)
+    query = bm.get_day_event("wide", NOW) - bm.get_day_event("odd", NOW)
+    query.count()
+
+    assert round_trips(query.count) == 1
+    assert round_trips(lambda: [*iter(query)]) == 1
+    assert list(query) == ids[::2]
+    assert len(query) == 75

@@ -3,23 +3,35 @@
 -- leaves, which are deleted before returning, error or not, and carry a
 -- 60-second expiry in case the server stops mid-script.
 --
--- KEYS: the leaf bitmaps, then the scratch keys.
+-- KEYS: the leaf bitmaps, then the scratch keys; or, for several shards of
+--       one server at once, those keys shard after shard.
 -- ARGV[1]: "count" (BITCOUNT of the result), "get" (the result's string) or
 --          "contains" (GETBIT at ARGV[2], from the leaves' bits, no scratch).
 -- ARGV[2]: the offset for "contains".
--- ARGV[3]: how many of KEYS are leaves.
+-- ARGV[3]: how many of a shard's keys are leaves; "<leaves>:<keys>" when
+--          KEYS holds several shards of <keys> keys each. Then "count"
+--          answers the sum over the shards and "get" one string per shard.
 -- ARGV[4...]: the expression in postfix: "<n>" pushes leaf n; "&<k>", "|<k>",
 --          "^<k>", "-<k>" pop k operands and push AND, OR, XOR, or the first
 --          minus the rest.
 
 local mode = ARGV[1]
 local offset = tonumber(ARGV[2])
-local leaves = tonumber(ARGV[3])
+local leaves, per_shard = string.match(ARGV[3], "^(%d+):?(%d*)$")
+leaves = tonumber(leaves)
+local several = per_shard ~= ""
+per_shard = several and tonumber(per_shard) or #KEYS
+-- Where the keys of the shard being evaluated start in KEYS.
+local base = 0
 local used = 0
+
+local function key(n)
+  return KEYS[base + n]
+end
 
 local function scratch()
   used = used + 1
-  return KEYS[leaves + used]
+  return key(leaves + used)
 end
 
 local function bitop(op, dest, sources)
@@ -89,9 +101,9 @@ local function run()
         table.insert(stack, combine[sign](operands))
       end
     elseif mode == "contains" then
-      table.insert(stack, redis.call("GETBIT", KEYS[tonumber(token)], offset) == 1)
+      table.insert(stack, redis.call("GETBIT", key(tonumber(token)), offset) == 1)
     else
-      table.insert(stack, KEYS[tonumber(token)])
+      table.insert(stack, key(tonumber(token)))
     end
   end
   local result = stack[1]
@@ -103,14 +115,30 @@ local function run()
   return redis.call("GET", result) or ""
 end
 
-local ok, answer = pcall(run)
-for i = 1, used do
-  redis.call("DEL", KEYS[leaves + i])
-end
-if not ok then
-  if type(answer) == "table" and answer.err then
-    return redis.error_reply(answer.err)
+local answers = {}
+local total = 0
+while base < #KEYS do
+  used = 0
+  local ok, answer = pcall(run)
+  for i = 1, used do
+    redis.call("DEL", key(leaves + i))
   end
-  return redis.error_reply(tostring(answer))
+  if not ok then
+    if type(answer) == "table" and answer.err then
+      return redis.error_reply(answer.err)
+    end
+    return redis.error_reply(tostring(answer))
+  end
+  if mode == "count" then
+    total = total + answer
+  else
+    table.insert(answers, answer)
+  end
+  base = base + per_shard
 end
-return answer
+if mode == "count" then
+  return total
+elseif several then
+  return answers
+end
+return answers[1]
