@@ -194,9 +194,7 @@ class RedisBackend:
         the layout cannot hold fails with nothing of the batch sent."""
         if is_cluster(self.client) or any(w.expire_at for w in writes):
             for write in writes:
-                self._write_per_shard(
-                    write.refs, write.ids, write.value, write.expire_at
-                )
+                self._write_per_shard(write)
             return
         writes = [
             Write(tuple(self.layout.stored(w.refs, w.ids)), w.ids, w.value)
@@ -266,13 +264,7 @@ class RedisBackend:
                     if isinstance(inner, Exception):
                         raise translate_error(inner, "write bitmaps") from inner
 
-    def _write_per_shard(
-        self,
-        refs: Sequence[BitmapRef],
-        ids: IdArray,
-        value: bool,
-        expire_at: Mapping[BitmapRef, datetime] | None = None,
-    ) -> None:
+    def _write_per_shard(self, write: Write) -> None:
         """One MULTI/EXEC of SETBITs per shard (``transactions``): the path of
         writes with expiry and of writes on a cluster. It is atomic per shard
         but not bounded: a bulk write with expiry, or on a cluster, blocks the
@@ -281,7 +273,8 @@ class RedisBackend:
         ``redis_writes`` EXPIREAT and the period registry's lifetime, and
         sending them per slot on a cluster, would bring both to the bounded
         path."""
-        refs = self.layout.stored(refs, ids)
+        ids, value, expire_at = write.ids, write.value, write.expire_at
+        refs = self.layout.stored(write.refs, ids)
         if ids.size == 0 or not refs:
             return
         width = np.uint64(self.layout.shard_width)
