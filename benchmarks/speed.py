@@ -61,13 +61,16 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--short", action="store_true")
     parser.add_argument("--check", action="store_true")
+    parser.add_argument(
+        "--only", action="append", choices=WORKLOADS, help="run just these workloads"
+    )
     arguments = parser.parse_args()
     rows: list[Row] = []
     # Other work on the machine moves every figure: the load goes with them.
     load_before = os.getloadavg()[0]
     with running_redis() as server:
         context = Context(server, arguments.short)
-        for name in WORKLOADS:
+        for name in arguments.only or WORKLOADS:
             module = importlib.import_module(f"workloads.{name}")
             rows.extend(module.run(context))
     print(

@@ -130,14 +130,21 @@ def bm(make_bitmapist: MakeBitmapist) -> Bitmapist:
 
 
 @pytest.fixture
-def new_bitmapist(backend_kind: str, request: pytest.FixtureRequest) -> MakeBitmapist:
+def new_bitmapist(
+    backend_kind: str, request: pytest.FixtureRequest
+) -> Iterator[MakeBitmapist]:
     """Builds an instance on an empty store of this row at every call, for
-    property tests that need a clean slate per example."""
+    property tests that need a clean slate per example; the clients it made
+    are closed afterwards."""
+    clients: list[Any] = []
 
     def make(**options: Any) -> Bitmapist:
         options.setdefault("clock", fixed_clock)
         if backend_kind == "roaring":
             return Bitmapist(**options)
-        return Bitmapist(redis_client=_client_for(backend_kind, request), **options)
+        clients.append(_client_for(backend_kind, request))
+        return Bitmapist(redis_client=clients[-1], **options)
 
-    return make
+    yield make
+    for client in clients:
+        client.close()

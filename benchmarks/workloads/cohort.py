@@ -22,6 +22,7 @@ from speed import Context, Row
 from bitmapist import Bitmapist
 
 TARGET = 20.0
+CACHED_TARGET = 100.0
 START = date(2025, 3, 1)
 ROWS = COLUMNS = 30
 DAYS = ROWS + COLUMNS
@@ -75,18 +76,22 @@ def write_3x(client: Any, events: dict[str, list[np.ndarray[Any, Any]]]) -> None
 def run(context: Context) -> list[Row]:
     sizes = (20_000,) if context.short else (20_000, 200_000)
     repeat = 3 if context.short else 7
-    rows = [_measure(context, users, repeat) for users in sizes]
-    rows.append(
-        Row(
-            "cohort",
-            "the same table asked again with the closed-period cache: not "
-            "measured, the cache is not in this tree",
+    return [row for users in sizes for row in _measure(context, users, repeat)]
+
+
+def _best_of(repeat: int, bm: Bitmapist) -> tuple[Any, list[float]]:
+    """The table, and the time of each of ``repeat`` asks for it."""
+    timings = []
+    for _ in range(repeat):
+        started = perf_counter()
+        table = bm.cohort(
+            "signup", "active", by="day", start=START, cohorts=ROWS, periods=COLUMNS
         )
-    )
-    return rows
+        timings.append(perf_counter() - started)
+    return table, timings
 
 
-def _measure(context: Context, users: int, repeat: int) -> Row:
+def _measure(context: Context, users: int, repeat: int) -> list[Row]:
     events = simulate(users)
     client = context.server.client()
     client.flushall()
@@ -99,13 +104,10 @@ def _measure(context: Context, users: int, repeat: int) -> Row:
             bm.mark_events(event, ids, when, granularities="day")
     write_3x(client, events)
 
-    timings = []
-    for _ in range(repeat):
-        started = perf_counter()
-        table = bm.cohort(
-            "signup", "active", by="day", start=START, cohorts=ROWS, periods=COLUMNS
-        )
-        timings.append(perf_counter() - started)
+    table, timings = _best_of(repeat, bm)
+    cached_bm = Bitmapist(redis_client=client, clock=lambda: now, cache=256 * 2**20)
+    first, _ = _best_of(1, cached_bm)  # fills the cache
+    again, cached_timings = _best_of(repeat, cached_bm)
     theirs = reference.run(
         _SCRIPT,
         context.server.port,
@@ -114,20 +116,33 @@ def _measure(context: Context, users: int, repeat: int) -> Row:
         start=START.isoformat(),
         repeat=repeat,
     )
-    _check_same(table.rows(), theirs["rows"])
+    for answer in (table, first, again):
+        _check_same(answer.rows(), theirs["rows"])
+    cached_bm.close()
     client.flushall()
     client.close()
-    mine = min(timings)
-    ratio = theirs["table"] / mine
-    return Row(
-        "cohort",
-        f"{ROWS}x{COLUMNS} daily table, {users:,} users: ours {mine * 1e3:.1f} ms "
-        f"(median {statistics.median(timings) * 1e3:.1f}), 3.119 "
-        f"{theirs['table'] * 1e3:.1f} ms (best of {repeat})",
-        ratio,
-        f">= {TARGET:.0f}x 3.119",
-        ratio >= TARGET,
-    )
+    mine, cached = min(timings), min(cached_timings)
+    ratio, cached_ratio = theirs["table"] / mine, theirs["table"] / cached
+    return [
+        Row(
+            "cohort",
+            f"{ROWS}x{COLUMNS} daily table, {users:,} users: ours "
+            f"{mine * 1e3:.1f} ms (median {statistics.median(timings) * 1e3:.1f}), "
+            f"3.119 {theirs['table'] * 1e3:.1f} ms (best of {repeat})",
+            ratio,
+            f">= {TARGET:.0f}x 3.119",
+            ratio >= TARGET,
+        ),
+        Row(
+            "cohort",
+            f"the same, asked again with the closed-period cache: ours "
+            f"{cached * 1e3:.2f} ms (median "
+            f"{statistics.median(cached_timings) * 1e3:.2f})",
+            cached_ratio,
+            f">= {CACHED_TARGET:.0f}x 3.119",
+            cached_ratio >= CACHED_TARGET,
+        ),
+    ]
 
 
 def _check_same(ours: list[tuple[Any, ...]], theirs: list[list[Any]]) -> None:

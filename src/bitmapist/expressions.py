@@ -10,8 +10,8 @@ same on every backend, whatever the largest id stored.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from typing import Union
 
 from .periods import Period
@@ -24,6 +24,7 @@ __all__ = [
     "Op",
     "Operation",
     "complement",
+    "distinct_leaves",
     "leaves",
 ]
 
@@ -43,6 +44,18 @@ class BitmapRef:
     kind: Kind
     name: str
     period: Period | None = None
+    # Refs key every store and cache and tables hash them by the thousand, so
+    # the hash is computed once; pickling rebuilds it in the new process.
+    _hash: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_hash", hash((self.kind, self.name, self.period)))
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __reduce__(self) -> tuple[type[BitmapRef], tuple[Kind, str, Period | None]]:
+        return (BitmapRef, (self.kind, self.name, self.period))
 
 
 UNIVERSE = BitmapRef(Kind.UNIVERSE, "")
@@ -62,6 +75,16 @@ class Op(str, enum.Enum):
 class Operation:
     op: Op
     operands: tuple[Expression, ...]
+    _hash: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_hash", hash((self.op, self.operands)))
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __reduce__(self) -> tuple[type[Operation], tuple[Op, tuple[Expression, ...]]]:
+        return (Operation, (self.op, self.operands))
 
 
 Expression = Union[BitmapRef, Operation]  # noqa: UP007 (a runtime alias on 3.10)
@@ -70,6 +93,22 @@ Expression = Union[BitmapRef, Operation]  # noqa: UP007 (a runtime alias on 3.10
 def complement(expression: Expression) -> Operation:
     """NOT, within the universe of every id ever marked."""
     return Operation(Op.SUB, (UNIVERSE, expression))
+
+
+def distinct_leaves(expressions: Iterable[Expression]) -> set[BitmapRef]:
+    """The leaves of all ``expressions``, each once; a sub-expression that
+    several of them share (the same object) is walked once."""
+    found: set[BitmapRef] = set()
+    walked: set[int] = set()
+    stack = list(expressions)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, BitmapRef):
+            found.add(node)
+        elif id(node) not in walked:
+            walked.add(id(node))
+            stack.extend(node.operands)
+    return found
 
 
 def leaves(expression: Expression) -> Iterator[BitmapRef]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone, tzinfo
 from functools import cached_property
 
@@ -84,6 +84,17 @@ class Period:
 
     granularity: Granularity
     start: datetime
+    # Computed once: an aware datetime's hash asks its zone for the offset.
+    _hash: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_hash", hash((self.granularity, self.start)))
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __reduce__(self) -> tuple[type[Period], tuple[Granularity, datetime]]:
+        return (Period, (self.granularity, self.start))
 
     @classmethod
     def containing(
