@@ -44,6 +44,11 @@ class BitmapRef:
     name: str
     period: Period | None = None
 
+    def __str__(self) -> str:
+        """``event:active@2025-01-15``, ``attribute:paid``, ``universe:``."""
+        period = f"@{self.period.code}" if self.period else ""
+        return f"{self.kind.value}:{self.name}{period}"
+
 
 UNIVERSE = BitmapRef(Kind.UNIVERSE, "")
 
