@@ -743,7 +743,6 @@ class RedisBackend:
             yield shard, ids[start:stop] - np.uint64(shard * width)
             start = stop
 
-
     def _stored_names(self, shards: list[int]) -> list[tuple[int, Kind, str]]:
         """(shard, kind, name) for every event and attribute name registered
         in ``shards``."""
