@@ -559,16 +559,7 @@ class RedisBackend:
             with _translated("delete bitmaps"):
                 return scanning.delete_all(self.client, self.layout)
         shards = self._registered_shards()
-        pipe = self.client.pipeline(transaction=False)
-        for shard in shards:
-            pipe.smembers(self.layout.names_key(Kind.EVENT, shard))
-            pipe.smembers(self.layout.names_key(Kind.ATTRIBUTE, shard))
-        with _translated("list names"):
-            replies = iter(pipe.execute())
-        names: set[tuple[Kind, str]] = set()
-        for _ in shards:
-            names.update((Kind.EVENT, m.decode()) for m in next(replies))
-            names.update((Kind.ATTRIBUTE, m.decode()) for m in next(replies))
+        names = {(kind, name) for _, kind, name in self._stored_names(shards)}
         self._delete_in(shards, sorted(names))
         pipe = self.client.pipeline(transaction=False)
         for shard in shards:
