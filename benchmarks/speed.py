@@ -31,6 +31,7 @@ WORKLOADS: tuple[str, ...] = (
     "iterate",
     "roaring",
     "cohort",
+    "export",
 )
 
 

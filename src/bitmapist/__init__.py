@@ -43,11 +43,13 @@ from .compat import (
 )
 from .core import Bitmapist
 from .errors import (
+    ArchiveError,
     BackendError,
     BackendResponseError,
     BackendUnavailableError,
     BitmapistError,
     ConfigurationError,
+    IncompleteLoadError,
     InvalidExpressionError,
     InvalidIdError,
     InvalidInputError,
@@ -63,6 +65,7 @@ __all__ = [
     "SYSTEMS",
     "TRACK_HOURLY",
     "TRACK_UNIQUE",
+    "ArchiveError",
     "AttributeBitmap",
     "Backend",
     "BackendError",
@@ -82,6 +85,7 @@ __all__ = [
     "EventBitmap",
     "Granularity",
     "HourEvents",
+    "IncompleteLoadError",
     "InvalidExpressionError",
     "InvalidIdError",
     "InvalidInputError",

@@ -143,8 +143,7 @@ class EventBitmap(Bitmap):
 
 def _describe(expression: Expression) -> str:
     if isinstance(expression, BitmapRef):
-        period = f"@{expression.period.code}" if expression.period else ""
-        return f"{expression.kind.value}:{expression.name}{period}"
+        return str(expression)
     assert isinstance(expression, Operation)
     inner = ", ".join(_describe(e) for e in expression.operands)
     return f"{expression.op.value}({inner})"

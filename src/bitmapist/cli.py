@@ -17,7 +17,14 @@ from .errors import BitmapistError
 
 __all__ = ["main"]
 
-COMMANDS = ("bitmapist.demo", "bitmapist.migrate", "bitmapist.analysis.command")
+COMMANDS = (
+    "bitmapist.demo",
+    "bitmapist.migrate",
+    "bitmapist.analysis.command",
+    "bitmapist.commands.export",
+    "bitmapist.commands.load",
+    "bitmapist.commands.info",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

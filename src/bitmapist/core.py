@@ -8,6 +8,7 @@ backend. It holds no state of its own beyond its configuration.
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import date, datetime, timedelta, timezone, tzinfo
@@ -16,6 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pyroaring import BitMap64
 
+from . import transfer
 from .analysis import breakdown_table, cohort_table, lifecycle_table, range_expression
 from .backends import Backend, RedisBackend, RoaringBackend, backend_from_url
 from .backends.keys import DEFAULT_PREFIX, DEFAULT_SHARD_WIDTH
@@ -391,6 +393,43 @@ class Bitmapist:
             # Python ints made all at once by numpy, not one by one.
             return iter(self._member_ids(expression).tolist())
         return self.ids.external(self._members(expression))
+
+    # -- files
+
+    def export(
+        self,
+        path: str | os.PathLike[str],
+        names: Iterable[str] | str | None = None,
+        since: Timestamp | None = None,
+        until: Timestamp | None = None,
+        *,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> int:
+        """Write the bitmaps of the events and attributes ``names`` (all by
+        default), in the periods wholly within [``since``, ``until``), and the
+        universe, to a new archive at ``path``; return how many were written.
+        ``progress(done, total)`` is called after each bitmap."""
+        return transfer.export(self, path, names, since, until, progress)
+
+    def load(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> int:
+        """Write every bitmap of the archive at ``path`` into this instance's
+        backend, each replacing the bitmap of the same name and period, each
+        in one atomic step; return how many were written."""
+        return transfer.load(self, path, progress)
+
+    @classmethod
+    def open(
+        cls, path: str | os.PathLike[str], *, writable: bool = False, **options: Any
+    ) -> Bitmapist:
+        """The archive at ``path`` in process, in the time zone it records,
+        with the whole API. Read-only unless ``writable``: then ``close()``
+        (or leaving a ``with`` block) saves changes back, atomically."""
+        return transfer.open_archive(cls, path, writable, options)
 
     # -- housekeeping
 

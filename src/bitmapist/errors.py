@@ -10,11 +10,17 @@
     │   └── ConfigurationError     an unknown URL scheme, option or granularity
     ├── MissingDependencyError     (also an ImportError) an optional extra, such
     │                              as bitmapist[pandas], is not installed
-    └── BackendError               the store failed; the original error is __cause__
-        ├── BackendUnavailableError  the store could not be reached or timed out
-        ├── WriteRefusedError        the store refused a write (out of memory,
-        │                            read-only replica, cluster node down)
-        └── BackendResponseError     any other error the store answered with
+    ├── BackendError               the store failed; the original error is __cause__
+    │   ├── BackendUnavailableError  the store could not be reached or timed out
+    │   ├── WriteRefusedError        the store refused a write (out of memory,
+    │   │                            read-only replica, cluster node down, a
+    │   │                            file opened read-only)
+    │   └── BackendResponseError     any other error the store answered with
+    ├── ArchiveError               a file that is no readable bitmapist archive:
+    │                              truncated, wrong magic number, bad checksum,
+    │                              malformed manifest or bitmap, hostile lengths
+    └── IncompleteLoadError        a load stopped part way; it names the bitmaps
+                                   loaded and those left as they were
 
 Backends translate their client's errors into this tree at their boundary with
 ``raise ... from``, so callers never need to import redis to handle failures.
@@ -22,12 +28,19 @@ Backends translate their client's errors into this tree at their boundary with
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .expressions import BitmapRef
+
 __all__ = [
+    "ArchiveError",
     "BackendError",
     "BackendResponseError",
     "BackendUnavailableError",
     "BitmapistError",
     "ConfigurationError",
+    "IncompleteLoadError",
     "InvalidExpressionError",
     "InvalidIdError",
     "InvalidInputError",
@@ -84,3 +97,24 @@ class WriteRefusedError(BackendError):
 
 class BackendResponseError(BackendError):
     """The store answered with an error bitmapist has no closer name for."""
+
+
+class ArchiveError(BitmapistError):
+    """A file that is not a readable bitmapist archive; the message says where
+    and why. Nothing was written from it."""
+
+
+class IncompleteLoadError(BitmapistError):
+    """A load that stopped part way: every bitmap of the file was either
+    written whole or not at all. ``loaded`` and ``not_loaded`` name them, and
+    the error that stopped the load is ``__cause__``."""
+
+    def __init__(
+        self,
+        message: str,
+        loaded: tuple[BitmapRef, ...],
+        not_loaded: tuple[BitmapRef, ...],
+    ) -> None:
+        super().__init__(message)
+        self.loaded = loaded
+        self.not_loaded = not_loaded

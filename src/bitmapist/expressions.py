@@ -57,6 +57,11 @@ class BitmapRef:
     def __reduce__(self) -> tuple[type[BitmapRef], tuple[Kind, str, Period | None]]:
         return (BitmapRef, (self.kind, self.name, self.period))
 
+    def __str__(self) -> str:
+        """``event:active@2025-01-15``, ``attribute:paid``, ``universe:``."""
+        period = f"@{self.period.code}" if self.period else ""
+        return f"{self.kind.value}:{self.name}{period}"
+
 
 UNIVERSE = BitmapRef(Kind.UNIVERSE, "")
 

@@ -10,6 +10,7 @@ the two 01:00 hours of a fall-back night share one code and so one bitmap.
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone, tzinfo
@@ -157,5 +158,74 @@ class Period:
             day = date(day.year + n, 1, 1)
         return Period(self.granularity, datetime.combine(day, time(), tz))
 
+    @classmethod
+    def from_code(
+        cls, code: str, tz: tzinfo, granularity: Granularity | None = None
+    ) -> Period:
+        """The period that ``code`` names in ``tz``; the granularity follows
+        from the code's form, and must be ``granularity`` when one is given.
+
+        A code that names no period in ``tz`` (2025-02-30, an hour skipped by
+        a spring-forward night) is refused. ``from_code(p.code, tz)`` is ``p``
+        for every period of ``tz`` but the second of two hours that share a
+        code on a fall-back night, which comes back as the first.
+        """
+        found = _granularity_of_code(code)
+        if found is None or (granularity is not None and found is not granularity):
+            expected = "a period code" if granularity is None else granularity.value
+            raise InvalidTimestampError(
+                f"period code {code!r} is not {expected}: codes look like "
+                f"2024-12-30T05, 2024-12-30, 2025-W01, 2024-12 or 2024"
+            )
+        start = _local_start(found, code, tz)
+        if start is None:
+            raise InvalidTimestampError(
+                f"period code {code!r} names no {found.value} in time zone {tz}"
+            )
+        return cls(found, start)
+
     def __str__(self) -> str:
         return self.code
+
+
+_CODE_FORMS = (
+    (re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}"), Granularity.HOUR),
+    (re.compile(r"\d{4}-\d{2}-\d{2}"), Granularity.DAY),
+    (re.compile(r"\d{4}-W\d{2}"), Granularity.WEEK),
+    (re.compile(r"\d{4}-\d{2}"), Granularity.MONTH),
+    (re.compile(r"\d{4}"), Granularity.YEAR),
+)
+
+
+def _granularity_of_code(code: object) -> Granularity | None:
+    if not isinstance(code, str) or not code.isascii():
+        return None
+    for form, granularity in _CODE_FORMS:
+        if form.fullmatch(code):
+            return granularity
+    return None
+
+
+def _local_start(granularity: Granularity, code: str, tz: tzinfo) -> datetime | None:
+    """The first instant of the period ``code`` names in ``tz``, or None when
+    there is none (a day that does not exist, an hour skipped in ``tz``)."""
+    try:
+        if granularity is Granularity.WEEK:
+            iso_year, _, week = code.partition("-W")
+            day = date.fromisocalendar(int(iso_year), int(week), 1)
+        else:
+            # A month or a year starts on its first day.
+            numbers = [*(int(part) for part in code[:10].split("-")), 1, 1]
+            day = date(numbers[0], numbers[1], numbers[2])
+        if granularity is not Granularity.HOUR:
+            # As in ``containing``: local midnight, even where a zone skips it.
+            return datetime.combine(day, time(), tz)
+        start = datetime.combine(day, time(int(code[11:])), tz)
+        # A wall time in a spring-forward gap does not survive a trip through
+        # UTC, and ``containing`` never makes one.
+        back = start.astimezone(timezone.utc).astimezone(tz)
+    except (ValueError, OverflowError):
+        return None
+    if back.replace(tzinfo=None) != start.replace(tzinfo=None):
+        return None
+    return start

@@ -10,7 +10,7 @@ those into refs and operations before a backend sees them.
 from __future__ import annotations
 
 import array
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, runtime_checkable
@@ -21,7 +21,7 @@ from pyroaring import BitMap64
 from ..expressions import BitmapRef, Expression, Kind
 from ..validation import IdArray
 
-__all__ = ["Backend", "Write", "as_bitmap"]
+__all__ = ["Backend", "Exportable", "Write", "as_bitmap"]
 
 
 @dataclass(frozen=True)
@@ -99,3 +99,18 @@ def as_bitmap(ids: IdArray) -> BitMap64:
     of unsigned 64-bit ints through its buffer, measured about twice as fast
     as from a numpy array of the same ids (benchmarks/README.md)."""
     return BitMap64(array.array("Q", ids.astype(np.uint64, copy=False).tobytes()))
+
+
+@runtime_checkable
+class Exportable(Backend, Protocol):
+    """A backend that can list its bitmaps and write one whole: what export
+    and load need. Both built-in backends are exportable."""
+
+    def refs(self) -> Set[BitmapRef]:
+        """Every stored bitmap, the universe included. A period is named by its
+        code; the time zone its ``start`` is given in is the backend's choice
+        (Redis keeps only codes and answers in UTC)."""
+
+    def store(self, ref: BitmapRef, bitmap: BitMap64) -> None:
+        """Replace the bitmap ``ref`` with ``bitmap`` and add its ids to the
+        universe, atomically; storing the universe adds to it."""

@@ -14,9 +14,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence, Set
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +27,8 @@ from pyroaring import BitMap64
 
 from .. import errors
 from ..expressions import UNIVERSE, BitmapRef, Expression, Kind, Op
-from ..validation import IdArray
+from ..periods import Granularity, Period
+from ..validation import MAX_ID, IdArray
 from . import redis_writes, scanning
 from .base import Write, as_bitmap
 from .dense import DensePlan
@@ -36,6 +37,11 @@ from .transactions import ShardTransactions, is_cluster
 
 if TYPE_CHECKING:
     from .redis_idmap import RedisIdMap
+
+UTC = timezone.utc
+
+# How many ids ``store`` turns into an array at once (8 MiB of them).
+_WINDOW = 2**20
 
 __all__ = ["RedisBackend", "decode_bitmap", "translate_error"]
 
@@ -336,8 +342,23 @@ class RedisBackend:
         return bool(self._run(fill, "test an id")[0])
 
     def members(self, expression: Expression) -> BitMap64:
-        # Sorted ids are pyroaring's fastest input.
-        return as_bitmap(self.member_ids(expression))
+        # Sorted ids are pyroaring's fastest input. They go in a window of
+        # about _WINDOW ids at a time, so that a bitmap of many millions of ids
+        # (an export of the universe) never exists as one array of 8 bytes an
+        # id beside its copies; a result of fewer ids is built in one step.
+        result = BitMap64()
+        parts: list[IdArray] = []
+        held = 0
+        for shard, data in self._evaluate(expression, "get"):
+            if data:
+                parts.append(decode_bitmap(data, shard * self.layout.shard_width))
+                held += parts[-1].size
+            if held >= _WINDOW:
+                result |= as_bitmap(np.concatenate(parts))
+                parts, held = [], 0
+        if parts:
+            result |= as_bitmap(np.concatenate(parts))
+        return result
 
     def member_ids(self, expression: Expression) -> IdArray:
         # Shards come in order, and each decodes in order.
@@ -553,16 +574,7 @@ class RedisBackend:
             with _translated("delete bitmaps"):
                 return scanning.delete_all(self.client, self.layout)
         shards = self._registered_shards()
-        pipe = self.client.pipeline(transaction=False)
-        for shard in shards:
-            pipe.smembers(self.layout.names_key(Kind.EVENT, shard))
-            pipe.smembers(self.layout.names_key(Kind.ATTRIBUTE, shard))
-        with _translated("list names"):
-            replies = iter(pipe.execute())
-        names: set[tuple[Kind, str]] = set()
-        for _ in shards:
-            names.update((Kind.EVENT, m.decode()) for m in next(replies))
-            names.update((Kind.ATTRIBUTE, m.decode()) for m in next(replies))
+        names = {(kind, name) for _, kind, name in self._stored_names(shards)}
         self._delete_in(shards, sorted(names))
         pipe = self.client.pipeline(transaction=False)
         for shard in shards:
@@ -611,6 +623,147 @@ class RedisBackend:
 
         return RedisIdMap(self.client, self.layout)
 
+    # -- whole bitmaps, for export and load
+
+    def refs(self) -> Set[BitmapRef]:
+        if not self.layout.registries:
+            with _translated("list bitmaps"):
+                pattern = f"{self.layout.prefix}_*"
+                keys = scanning.bitmaps(self.client, self.layout, pattern)
+                stored = {ref for _, ref in keys}
+            # A layout may derive bitmaps it does not keep (bitmapist3's years,
+            # the OR of their months): they are listed, and read, as well.
+            return stored | {d for r in stored for d in self._derived(r)}
+        shards = self._registered_shards()
+        found: set[BitmapRef] = {UNIVERSE} if shards else set()
+        events: list[tuple[int, str]] = []
+        for shard, kind, name in self._stored_names(shards):
+            if kind is Kind.EVENT:
+                events.append((shard, name))
+            else:
+                found.add(BitmapRef(kind, name))
+        pipe = self.client.pipeline(transaction=False)
+        for shard, event in events:
+            pipe.smembers(self.layout.periods_key(event, shard))
+        with _translated("list periods"):
+            periods = pipe.execute()
+        for (_, event), codes in zip(events, periods, strict=True):
+            found.update(
+                BitmapRef(Kind.EVENT, event, Period.from_code(c.decode(), UTC))
+                for c in codes
+            )
+        return found
+
+    def store(self, ref: BitmapRef, bitmap: BitMap64) -> None:
+        """One transaction: the bitmap's shard strings, built here, replace its
+        keys (those of shards it no longer has ids in are deleted) and are
+        ORed into the universe's.
+
+        The transaction queues a few commands per shard, so a bitmap whose
+        ids are spread over millions of shards (random 64-bit ids) costs
+        client memory per shard; splitting such a store into several
+        transactions would give up its atomicity.
+        """
+        if is_cluster(self.client):
+            raise errors.ConfigurationError(
+                "loading into a Redis Cluster is not supported: a bitmap is stored "
+                "in one MULTI/EXEC across its shards, which a cluster refuses; "
+                "load into one server, or mark the ids in bulk"
+            )
+        if ref != UNIVERSE and self.layout.expand(ref) != ref:
+            return  # the layout derives this bitmap from others it keeps
+        largest = [bitmap.max()] if bitmap else []
+        # The layout says which of the bitmap and the universe it keeps, and
+        # refuses what it cannot hold, before any I/O.
+        kept = self.layout.stored(
+            [ref] if ref == UNIVERSE else [ref, UNIVERSE],
+            np.array(largest, dtype=np.uint64),
+        )
+        if not kept:
+            return
+        registries = self.layout.registries
+        pipe = self.client.pipeline(transaction=True)
+        written: set[int] = set()
+        shards = (s for ids in self._windows(bitmap) for s in self._by_shard(ids))
+        for shard, offsets in shards:
+            written.add(shard)
+            key = self.layout.bitmap_key(ref, shard)
+            universe = self.layout.bitmap_key(UNIVERSE, shard)
+            if ref == UNIVERSE:
+                # MULTI runs alone, so no query's scratch key is in use here.
+                key = self.layout.temp_key(shard, 0)
+            pipe.set(key, _encode(offsets))
+            if UNIVERSE in kept:
+                pipe.bitop("OR", universe, universe, key)
+            if ref == UNIVERSE:
+                pipe.delete(key)
+            self._register(pipe, ref, shard, None)
+        if ref != UNIVERSE:
+            known = self.layout.fixed_shards or self._registered_shards()
+            for shard in set(known) - written:
+                pipe.delete(self.layout.bitmap_key(ref, shard))
+            if not written and registries:
+                # An empty bitmap stays known by name, as one whose bits were
+                # all cleared does: its name is registered in shard 0.
+                written.add(0)
+                self._register(pipe, ref, 0, None)
+        if written and registries:
+            pipe.sadd(self.layout.shards_key(), *sorted(written))
+        with _translated("store a bitmap"):
+            pipe.execute()
+
+    def _derived(self, ref: BitmapRef) -> list[BitmapRef]:
+        """The year of a month, when the layout derives years from months."""
+        period = ref.period
+        if period is None or period.granularity is not Granularity.MONTH:
+            return []
+        year = BitmapRef(
+            ref.kind, ref.name, Period.containing(Granularity.YEAR, period.start, UTC)
+        )
+        return [year] if self.layout.expand(year) != year else []
+
+    def _windows(
+        self, bitmap: BitMap64
+    ) -> Iterator[np.ndarray[Any, np.dtype[np.uint64]]]:
+        """The ids of ``bitmap``, ascending, as arrays of whole shards and about
+        ``_WINDOW`` ids: a bitmap's ids are never all in one array (8 bytes an
+        id, against Roaring's 2 at most)."""
+        width, start, count = self.layout.shard_width, 0, len(bitmap)
+        while start < count:
+            last = int(bitmap[min(start + _WINDOW, count) - 1])
+            # The rank of the last id of ``last``'s shard, so no shard is cut.
+            stop = int(bitmap.rank(min((last // width + 1) * width - 1, MAX_ID)))
+            yield np.frombuffer(bitmap[start:stop].to_array(), dtype=np.uint64)
+            start = stop
+
+    def _by_shard(
+        self, ids: np.ndarray[Any, np.dtype[np.uint64]]
+    ) -> Iterator[tuple[int, np.ndarray[Any, np.dtype[np.uint64]]]]:
+        """Each shard of ascending ``ids`` with the ids' offsets in it, found by
+        binary search, so that no second array as large as ``ids`` is made."""
+        width, start = self.layout.shard_width, 0
+        while start < ids.size:
+            shard = int(ids[start]) // width
+            end = (shard + 1) * width
+            stop = ids.size if end > MAX_ID else int(np.searchsorted(ids, end))
+            yield shard, ids[start:stop] - np.uint64(shard * width)
+            start = stop
+
+    def _stored_names(self, shards: list[int]) -> list[tuple[int, Kind, str]]:
+        """(shard, kind, name) for every event and attribute name registered
+        in ``shards``."""
+        pipe = self.client.pipeline(transaction=False)
+        for shard in shards:
+            pipe.smembers(self.layout.names_key(Kind.EVENT, shard))
+            pipe.smembers(self.layout.names_key(Kind.ATTRIBUTE, shard))
+        with _translated("list names"):
+            replies = iter(pipe.execute())
+        found = []
+        for shard in shards:
+            for kind in (Kind.EVENT, Kind.ATTRIBUTE):
+                found += [(shard, kind, member.decode()) for member in next(replies)]
+        return found
+
     def _registered_shards(self) -> list[int]:
         with _translated("read the shard registry"):
             registered = {
@@ -621,6 +774,17 @@ class RedisBackend:
 
     def close(self) -> None:
         self.client.close()
+
+
+def _encode(offsets: np.ndarray[Any, np.dtype[np.uint64]]) -> bytes:
+    """The Redis string with the bits at ``offsets`` (ascending, distinct) set:
+    the inverse of ``_decode``, one numpy pass and no Python loop."""
+    bytes_ = offsets >> np.uint64(3)
+    masks = np.right_shift(np.uint8(0x80), (offsets & np.uint64(7)).astype(np.uint8))
+    firsts = np.flatnonzero(np.r_[True, bytes_[1:] != bytes_[:-1]])
+    string = np.zeros(int(bytes_[-1]) + 1, dtype=np.uint8)
+    string[bytes_[firsts]] = np.bitwise_or.reduceat(masks, firsts)
+    return string.tobytes()
 
 
 def _split(replies: list[Any], size: int, shards: Sequence[int]) -> list[list[Any]]:

@@ -6,20 +6,30 @@ bitmaps, so an instance may be shared between threads; expressions are
 evaluated under the lock, on private copies where a result is handed out.
 Bitmaps written with a deadline (expiry per granularity) are dropped once
 ``clock`` passes it, checked whenever the backend is used.
+
+With a ``path``, the bitmaps persist in a bitmapist archive (``archive``):
+read whole when the backend is made, written whole, atomically, by ``save()``
+and by ``close()`` when anything changed. A crash between saves loses what
+was written since the last one; the file is never left half-written. The
+archive holds no id map (format version 1 has none) and no deadlines.
 """
 
 from __future__ import annotations
 
 import heapq
+import os
 import threading
-from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime, timezone
+from collections.abc import Callable, Mapping, Sequence, Set
+from datetime import datetime, timezone, tzinfo
 from functools import reduce
+from pathlib import Path
 
 import numpy as np
 from pyroaring import BitMap64
 
-from ..expressions import BitmapRef, Expression, Kind, Op, Operation
+from ..archive import ArchiveReader, write_archive, zone_name
+from ..errors import ArchiveError, ConfigurationError, WriteRefusedError
+from ..expressions import UNIVERSE, BitmapRef, Expression, Kind, Op, Operation
 from ..idmap import MemoryIdMap
 from ..validation import IdArray
 from .base import Write, as_bitmap
@@ -27,6 +37,7 @@ from .base import Write, as_bitmap
 __all__ = ["RoaringBackend"]
 
 _EMPTY = BitMap64()
+UTC = timezone.utc
 
 
 def _utc_now() -> datetime:
@@ -51,11 +62,28 @@ _CARDINALITY = {
 
 class RoaringBackend:
     """Bitmaps held in this process; ``clock`` says when deadlines pass
-    (``Bitmapist()`` passes its own)."""
+    (``Bitmapist()`` passes its own). With ``path``, saved to that archive:
+    ``timezone`` is then the time zone of its periods once it has been read
+    (a ``Bitmapist`` over this backend must use it, as ``Bitmapist.open``
+    does), and ``read_only`` refuses every change."""
 
-    def __init__(self, *, clock: Callable[[], datetime] = _utc_now) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        read_only: bool = False,
+        clock: Callable[[], datetime] = _utc_now,
+    ) -> None:
         self._bitmaps: dict[BitmapRef, BitMap64] = {}
         self._lock = threading.RLock()
+        self.path = None if path is None else Path(path)
+        self.read_only = read_only
+        self.timezone: tzinfo | None = None
+        self._changed = False
+        if self.path is not None and (read_only or self.path.exists()):
+            with ArchiveReader(self.path) as reader:
+                self._bitmaps = dict((e.ref, b) for e, b in reader.bitmaps())
+                self.timezone = reader.time_zone
         self._id_map = MemoryIdMap()
         self._clock = clock
         self._deadlines: dict[BitmapRef, datetime] = {}
@@ -78,6 +106,7 @@ class RoaringBackend:
         # An empty write names no bitmap, as on Redis.
         changes = [(w, as_bitmap(w.ids)) for w in writes if w.ids.size]
         with self._lock:
+            self._change()
             for write, change in changes:
                 for ref in write.refs:
                     bitmap = self._bitmaps.setdefault(ref, BitMap64())
@@ -139,6 +168,7 @@ class RoaringBackend:
 
     def delete(self, kind: Kind, name: str) -> None:
         with self._lock:
+            self._change()
             doomed = [r for r in self._bitmaps if r.kind is kind and r.name == name]
             for ref in doomed:
                 del self._bitmaps[ref]
@@ -146,6 +176,7 @@ class RoaringBackend:
 
     def delete_all(self) -> None:
         with self._lock:
+            self._change()
             self._bitmaps.clear()
             self._deadlines.clear()
             self._expiring.clear()
@@ -155,8 +186,56 @@ class RoaringBackend:
         """The id map, in process like the bitmaps."""
         return self._id_map
 
+    def refs(self) -> Set[BitmapRef]:
+        with self._lock:
+            return set(self._bitmaps)
+
+    def store(self, ref: BitmapRef, bitmap: BitMap64) -> None:
+        with self._lock:
+            self._change()
+            universe = self._bitmaps.setdefault(UNIVERSE, BitMap64())
+            universe |= bitmap
+            if ref != UNIVERSE:
+                self._bitmaps[ref] = BitMap64(bitmap)
+
+    def save(self) -> None:
+        """Write every bitmap to ``path``, atomically."""
+        if self.path is None:
+            raise ConfigurationError(
+                "this RoaringBackend has no file: make it with RoaringBackend(path=...)"
+            )
+        if self.read_only:
+            raise WriteRefusedError(f"{self.path} was opened read-only")
+        with self._lock:
+            write_archive(
+                self.path, self._time_zone(), self._bitmaps, self._bitmaps.__getitem__
+            )
+            self._changed = False
+
     def close(self) -> None:
-        pass
+        """Save to ``path`` if anything changed since it was read or saved."""
+        if self._changed and self.path is not None:
+            self.save()
+
+    def _change(self) -> None:
+        if self.read_only:
+            raise WriteRefusedError(
+                f"{self.path} was opened read-only: open it writable to change it"
+            )
+        self._changed = True
+
+    def _time_zone(self) -> tzinfo:
+        """The one time zone of every period held: an archive records one."""
+        zones = [self.timezone] + [
+            r.period.start.tzinfo for r in self._bitmaps if r.period
+        ]
+        named = {zone_name(zone) for zone in zones if zone is not None}
+        if len(named) > 1:
+            raise ArchiveError(
+                f"the bitmaps have periods in several time zones "
+                f"({', '.join(sorted(named))}): an archive holds periods of one"
+            )
+        return self.timezone or next((z for z in zones if z is not None), UTC)
 
     def put(self, ref: BitmapRef, bitmap: BitMap64) -> None:
         """Hold ``bitmap`` itself as ``ref``, replacing what was there: for
