@@ -37,7 +37,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any, TypeVar, cast
 
@@ -50,7 +50,7 @@ from .backends.redis import REDIS_ERRORS, RedisBackend, decode_bitmap
 from .backends.roaring import RoaringBackend
 from .backends.transactions import is_cluster
 from .errors import ConfigurationError
-from .expressions import BitmapRef, Expression, Kind, leaves
+from .expressions import BitmapRef, Expression, Kind, distinct_leaves
 
 __all__ = ["ClosedPeriodCache"]
 
@@ -85,6 +85,8 @@ class ClosedPeriodCache:
         self.clock = clock
         self.store = RoaringBackend()
         self._sizes: OrderedDict[BitmapRef, int] = OrderedDict()
+        # Counts of expressions over the bitmaps held; any drop clears them.
+        self._counts: dict[Expression, int] = {}
         self._held = 0
         # Which bitmap each tracked key belongs to, and the reverse.
         self._refs: dict[bytes, BitmapRef] = {}
@@ -104,33 +106,52 @@ class ClosedPeriodCache:
     ) -> T | None:
         """``question`` asked of an in-process store holding every leaf of
         ``expression``, fresh; None when the query must go to Redis."""
-        refs = set(leaves(expression))
+        with self._lock:
+            if not self._ready(distinct_leaves([expression])):
+                return None
+            return question(self.store)
+
+    def counts(self, expressions: Sequence[Expression]) -> list[int] | None:
+        """How many ids each expression holds, or None when they must go to
+        Redis. Counts are remembered too: a dashboard asking the same closed
+        table again pays a lookup per cell, until any bitmap held changes."""
+        with self._lock:
+            if not self._ready(distinct_leaves(expressions)):
+                return None
+            remembered = self._counts
+            todo = [e for e in dict.fromkeys(expressions) if e not in remembered]
+            if todo:
+                remembered.update(zip(todo, self.store.count_many(todo), strict=True))
+            return [remembered[e] for e in expressions]
+
+    def _ready(self, refs: set[BitmapRef]) -> bool:
+        """Whether every bitmap of ``refs`` is closed and now held, fresh,
+        fetching the missing ones; call under the lock."""
         now = self.clock()
         if not all(_closed(ref, now) for ref in refs):
-            return None
-        with self._lock:
-            try:
-                self._connect()
+            return False
+        try:
+            self._connect()
+            self._drain()
+            missing = [ref for ref in refs if ref not in self._sizes]
+            if missing:
+                self._fetch(missing)
+                # Invalidations read with the replies may name them.
                 self._drain()
-                missing = [ref for ref in refs if ref not in self._sizes]
-                if missing:
-                    self._fetch(missing)
-                    # Invalidations read with the replies may name them.
-                    self._drain()
-            except REDIS_ERRORS as error:
-                log.debug("cache connection failed (%s); dropping the cache", error)
-                self.clear()
-                return None
-            if not refs <= self._sizes.keys():
-                return None
-            if missing and sum(self._sizes[ref] for ref in refs) > self.max_bytes:
-                self.forget(missing)
-                return None
-            for ref in refs:
-                self._sizes.move_to_end(ref)
-            if self._held > self.max_bytes:
-                self._evict(keep=refs)
-            return question(self.store)
+        except REDIS_ERRORS as error:
+            log.debug("cache connection failed (%s); dropping the cache", error)
+            self.clear()
+            return False
+        if not refs <= self._sizes.keys():
+            return False
+        if missing and sum(self._sizes[ref] for ref in refs) > self.max_bytes:
+            self.forget(missing)
+            return False
+        for ref in refs:
+            self._sizes.move_to_end(ref)
+        if self._held > self.max_bytes:
+            self._evict(keep=refs)
+        return True
 
     def forget(self, refs: Iterable[BitmapRef]) -> None:
         """Drop ``refs``: this instance has just written them."""
@@ -231,6 +252,7 @@ class ClosedPeriodCache:
             self._held += self._sizes[ref]
 
     def _drop(self, ref: BitmapRef) -> None:
+        self._counts.clear()
         size = self._sizes.pop(ref, None)
         if size is not None:
             self._held -= size

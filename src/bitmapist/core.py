@@ -366,13 +366,17 @@ class Bitmapist:
         return question(self.backend)
 
     def _count(self, expression: Expression) -> int:
-        return self._ask(expression, lambda backend: backend.count(expression))
+        return self._count_many([expression])[0]
 
     def _count_many(self, expressions: Sequence[Expression]) -> list[int]:
-        # One expression holding every leaf, so that the cache answers the
-        # whole table or none of it.
-        every_leaf = Operation(Op.OR, tuple(expressions))
-        return self._ask(every_leaf, lambda backend: backend.count_many(expressions))
+        # The cache answers the whole table or none of it.
+        if self._cache is not None:
+            counts = self._cache.counts(expressions)
+            if counts is not None:
+                return counts
+        if len(expressions) == 1:
+            return [self.backend.count(expressions[0])]
+        return self.backend.count_many(expressions)
 
     def _contains(self, expression: Expression, id: object) -> bool:
         number = self.ids.lookup(id)
