@@ -38,7 +38,7 @@ from .backends.keys import (
     Bitmapist3Layout,
     ShardedLayout,
 )
-from .backends.redis import RedisBackend, _translated
+from .backends.redis import RedisBackend, translated
 from .backends.scanning import delete_all
 from .backends.scanning import keys as scan_keys
 from .errors import BitmapistError, ConfigurationError
@@ -106,7 +106,7 @@ def migrate(
     if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
         raise ConfigurationError(f"batch {batch!r} must be a positive int")
     state = state_key(new)
-    with _translated("read the migration's progress"):
+    with translated("read the migration's progress"):
         if restart:
             target.delete(state)
         saved = target.hgetall(state)
@@ -114,7 +114,7 @@ def migrate(
     cursor = int(saved.get(b"cursor", 0))
     finished = saved.get(b"done") == b"1"
     while not finished:
-        with _translated("scan the 3.x keys"):
+        with translated("scan the 3.x keys"):
             cursor, keys = source.scan(cursor, match=PATTERN, count=batch)
         names = [k.decode() if isinstance(k, bytes) else str(k) for k in keys]
         _copy_batch(source, target, new, names, cursor, report)
@@ -128,7 +128,7 @@ def migrate(
                 f"{len(outcome.mismatches)} bitmap(s) differ after the copy, "
                 f"first {outcome.mismatches[0]}: the old keys were kept"
             )
-        with _translated("delete the 3.x keys"):
+        with translated("delete the 3.x keys"):
             delete_all(source, OLD)
     return report
 
@@ -148,7 +148,7 @@ def _copy_batch(
             bitmaps.append((ref, key))
         elif not key.startswith(BITMAPIST3_BITOP_PREFIX):
             report.not_understood.append(key)
-    with _translated("read the 3.x keys"):
+    with translated("read the 3.x keys"):
         reads = source.pipeline(transaction=False)
         for _, key in bitmaps:
             reads.get(key)
@@ -161,7 +161,7 @@ def _copy_batch(
     done = "1" if cursor == 0 else "0"
     progress = {"cursor": cursor, "copied": report.copied, "done": done}
     pipe.hset(state_key(new), mapping=progress)
-    with _translated("write the copied bitmaps"):
+    with translated("write the copied bitmaps"):
         pipe.execute()
 
 
@@ -208,7 +208,7 @@ def old_bitmaps(source: Any) -> dict[str, BitmapRef]:
     """Every bitmap of the 3.x keyspace, by a name for reports: its key, and
     each year its months make (named as 3.x names nothing, ``<event> <year>``)."""
     found: dict[str, BitmapRef] = {}
-    with _translated("scan the 3.x keys"):
+    with translated("scan the 3.x keys"):
         for key in scan_keys(source, PATTERN):
             ref = OLD.parse(key)
             if ref is None:
@@ -274,7 +274,7 @@ def run(arguments: argparse.Namespace) -> int:
     source = _client(arguments.source)
     target = source if arguments.target is None else _client(arguments.target)
     layout = ShardedLayout(arguments.prefix, arguments.shard_width)
-    with _translated("count the 3.x keys"):
+    with translated("count the 3.x keys"):
         total = sum(1 for _ in scan_keys(source, PATTERN))
         earlier = 0 if arguments.restart else target.hget(state_key(layout), "copied")
     with tqdm(
@@ -305,12 +305,12 @@ def run(arguments: argparse.Namespace) -> int:
     if not outcome.passed:
         return 1
     if arguments.delete_old:
-        with _translated("delete the 3.x keys"):
+        with translated("delete the 3.x keys"):
             delete_all(source, OLD)
         print("deleted the 3.x keys")
     return 0
 
 
 def _client(url: str) -> redis.Redis:
-    with _translated(f"connect to {url}"):
+    with translated(f"connect to {url}"):
         return redis.Redis.from_url(url)

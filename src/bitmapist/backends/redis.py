@@ -43,7 +43,7 @@ UTC = timezone.utc
 # How many ids ``store`` turns into an array at once (8 MiB of them).
 _WINDOW = 2**20
 
-__all__ = ["RedisBackend", "decode_bitmap", "translate_error"]
+__all__ = ["RedisBackend", "decode_bitmap", "translate_error", "translated"]
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +110,7 @@ def translate_error(error: Exception, action: str) -> errors.BackendError:
 
 
 @contextlib.contextmanager
-def _translated(action: str) -> Iterator[None]:
+def translated(action: str) -> Iterator[None]:
     try:
         yield
     except REDIS_ERRORS as error:
@@ -168,7 +168,7 @@ class RedisBackend:
         # do it (set this to False).
         self.register_shards_in_units = True
         if isinstance(client, str):
-            with _translated(f"connect to {client}"):
+            with translated(f"connect to {client}"):
                 client = redis.Redis.from_url(client)
         if client.get_encoder().decode_responses:
             raise errors.ConfigurationError(
@@ -305,7 +305,7 @@ class RedisBackend:
                     # never extends its life.
                     pipe.expireat(key, deadlines[ref])
                 self._register(pipe, ref, shard, deadlines.get(ref))
-        with _translated("write bitmaps"):
+        with translated("write bitmaps"):
             writes.execute()
 
     def _register(
@@ -508,7 +508,7 @@ class RedisBackend:
     def _script_sha(self, script: str) -> str:
         sha = self._shas.get(script)
         if sha is None:
-            with _translated("load a script"):
+            with translated("load a script"):
                 sha = self._shas[script] = str(self.client.script_load(script))
         return sha
 
@@ -521,7 +521,7 @@ class RedisBackend:
         ``pipelined``, ``fill`` sends its one command on the client."""
         for attempt in (1, 2):
             try:
-                with _translated(action):
+                with translated(action):
                     if not pipelined:
                         return [fill(self.client)]
                     pipe = self.client.pipeline(transaction=False)
@@ -539,13 +539,13 @@ class RedisBackend:
 
     def names(self, kind: Kind) -> set[str]:
         if not self.layout.registries:
-            with _translated("list names"):
+            with translated("list names"):
                 return scanning.names(self.client, self.layout, kind)
         shards = self._registered_shards()
         pipe = self.client.pipeline(transaction=False)
         for shard in shards:
             pipe.smembers(self.layout.names_key(kind, shard))
-        with _translated("list names"):
+        with translated("list names"):
             listed = [
                 (shard, member.decode())
                 for shard, members in zip(shards, pipe.execute(), strict=True)
@@ -558,20 +558,20 @@ class RedisBackend:
         pipe = self.client.pipeline(transaction=False)
         for shard, name in listed:
             pipe.exists(self.layout.periods_key(name, shard))
-        with _translated("list names"):
+        with translated("list names"):
             alive = pipe.execute()
         return {name for (_, name), found in zip(listed, alive, strict=True) if found}
 
     def delete(self, kind: Kind, name: str) -> None:
         if not self.layout.registries:
-            with _translated("delete bitmaps"):
+            with translated("delete bitmaps"):
                 return scanning.delete(self.client, self.layout, kind, name)
         shards = self._registered_shards()
         self._delete_in(shards, [(kind, name)])
 
     def delete_all(self) -> None:
         if not self.layout.registries:
-            with _translated("delete bitmaps"):
+            with translated("delete bitmaps"):
                 return scanning.delete_all(self.client, self.layout)
         shards = self._registered_shards()
         names = {(kind, name) for _, kind, name in self._stored_names(shards)}
@@ -582,7 +582,7 @@ class RedisBackend:
         pipe.delete(self.layout.shards_key())
         for direction in ("forward", "reverse"):
             pipe.delete(self.layout.id_map_key(direction))
-        with _translated("delete bitmaps"):
+        with translated("delete bitmaps"):
             pipe.execute()
         self._shards = set()
 
@@ -594,7 +594,7 @@ class RedisBackend:
         for shard in shards:
             for event in events:
                 pipe.smembers(self.layout.periods_key(event, shard))
-        with _translated("list periods"):
+        with translated("list periods"):
             periods = iter(pipe.execute())
         pipe = self.client.pipeline(transaction=False)
         for shard in shards:
@@ -613,7 +613,7 @@ class RedisBackend:
                 # One shard's keys share a slot, which a cluster pipeline accepts
                 # through execute_command though its delete method refuses them.
                 pipe.execute_command("DEL", *doomed)
-        with _translated("delete bitmaps"):
+        with translated("delete bitmaps"):
             pipe.execute()
 
     def id_map(self) -> RedisIdMap:
@@ -627,7 +627,7 @@ class RedisBackend:
 
     def refs(self) -> Set[BitmapRef]:
         if not self.layout.registries:
-            with _translated("list bitmaps"):
+            with translated("list bitmaps"):
                 pattern = f"{self.layout.prefix}_*"
                 keys = scanning.bitmaps(self.client, self.layout, pattern)
                 stored = {ref for _, ref in keys}
@@ -645,7 +645,7 @@ class RedisBackend:
         pipe = self.client.pipeline(transaction=False)
         for shard, event in events:
             pipe.smembers(self.layout.periods_key(event, shard))
-        with _translated("list periods"):
+        with translated("list periods"):
             periods = pipe.execute()
         for (_, event), codes in zip(events, periods, strict=True):
             found.update(
@@ -709,7 +709,7 @@ class RedisBackend:
                 self._register(pipe, ref, 0, None)
         if written and registries:
             pipe.sadd(self.layout.shards_key(), *sorted(written))
-        with _translated("store a bitmap"):
+        with translated("store a bitmap"):
             pipe.execute()
 
     def _derived(self, ref: BitmapRef) -> list[BitmapRef]:
@@ -756,7 +756,7 @@ class RedisBackend:
         for shard in shards:
             pipe.smembers(self.layout.names_key(Kind.EVENT, shard))
             pipe.smembers(self.layout.names_key(Kind.ATTRIBUTE, shard))
-        with _translated("list names"):
+        with translated("list names"):
             replies = iter(pipe.execute())
         found = []
         for shard in shards:
@@ -765,7 +765,7 @@ class RedisBackend:
         return found
 
     def _registered_shards(self) -> list[int]:
-        with _translated("read the shard registry"):
+        with translated("read the shard registry"):
             registered = {
                 int(s) for s in self.client.smembers(self.layout.shards_key())
             }

@@ -28,7 +28,7 @@ from ..backends.keys import Bitmapist3Layout
 
 # The backend's own decoding and error translation, so that raw reads of 3.x's
 # bit-operation keys behave as the backend's reads do.
-from ..backends.redis import _translated, decode_bitmap
+from ..backends.redis import decode_bitmap, translated
 from ..backends.scanning import delete_keys
 from ..backends.scanning import keys as scan_keys
 from ..errors import ConfigurationError
@@ -130,33 +130,33 @@ class RedisSystem:
     def count(self, key: str, ref: BitmapRef | None) -> int:
         if ref is not None:
             return self.backend.count(ref)
-        with _translated("count a bitmap"):
+        with translated("count a bitmap"):
             return int(self.client.bitcount(key))
 
     def contains(self, key: str, ref: BitmapRef | None, uuid: int) -> bool:
         if ref is not None:
             return self.backend.contains(ref, uuid)
         LAYOUT.shard_of(uuid)
-        with _translated("test an id"):
+        with translated("test an id"):
             return bool(self.client.getbit(key, uuid))
 
     def members(self, key: str, ref: BitmapRef | None) -> BitMap64:
         if ref is not None:
             return self.backend.members(ref)
-        with _translated("read a bitmap"):
+        with translated("read a bitmap"):
             data = self.client.get(key)
         return BitMap64(decode_bitmap(data)) if data else BitMap64()
 
     def bitop(self, op: str, dest: str, sources: Sequence[str]) -> None:
-        with _translated("run a bit operation"):
+        with translated("run a bit operation"):
             self.client.bitop(op, dest, *sources)
 
     def keys(self, prefix: str, batch: int) -> Iterator[str]:
-        with _translated("list keys"):
+        with translated("list keys"):
             yield from scan_keys(self.client, f"{prefix}*", batch)
 
     def delete(self, keys: Sequence[str]) -> None:
-        with _translated("delete keys"):
+        with translated("delete keys"):
             delete_keys(self.client, list(keys))
 
 
