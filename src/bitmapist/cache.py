@@ -116,6 +116,13 @@ class ClosedPeriodCache:
         Redis. Counts are remembered too: a dashboard asking the same closed
         table again pays a lookup per cell, until any bitmap held changes."""
         with self._lock:
+            # A remembered count was taken over closed bitmaps held then, and
+            # any drop since would have cleared it; so once the invalidations
+            # that have arrived are read, a table remembered whole is fresh.
+            if self._counts and self._catch_up():
+                found = [self._counts.get(e) for e in expressions]
+                if None not in found:
+                    return cast(list[int], found)
             if not self._ready(distinct_leaves(expressions)):
                 return None
             remembered = self._counts
@@ -124,16 +131,28 @@ class ClosedPeriodCache:
                 remembered.update(zip(todo, self.store.count_many(todo), strict=True))
             return [remembered[e] for e in expressions]
 
+    def _catch_up(self) -> bool:
+        """Read the invalidations that have arrived; False, with the cache
+        dropped, when the connection failed."""
+        try:
+            self._connect()
+            self._drain()
+        except REDIS_ERRORS as error:
+            log.debug("cache connection failed (%s); dropping the cache", error)
+            self.clear()
+            return False
+        return True
+
     def _ready(self, refs: set[BitmapRef]) -> bool:
         """Whether every bitmap of ``refs`` is closed and now held, fresh,
         fetching the missing ones; call under the lock."""
         now = self.clock()
         if not all(_closed(ref, now) for ref in refs):
             return False
+        if not self._catch_up():
+            return False
+        missing = [ref for ref in refs if ref not in self._sizes]
         try:
-            self._connect()
-            self._drain()
-            missing = [ref for ref in refs if ref not in self._sizes]
             if missing:
                 self._fetch(missing)
                 # Invalidations read with the replies may name them.
