@@ -8,21 +8,10 @@ how fast it hands them back: the measurement behind ``as_bitmap`` and
 from __future__ import annotations
 
 import array
-import time
-from collections.abc import Callable
-from typing import Any
 
 import numpy as np
 from pyroaring import BitMap64
-
-
-def best(function: Callable[[], Any], repeat: int = 5) -> float:
-    fastest = float("inf")
-    for _ in range(repeat):
-        started = time.perf_counter()
-        function()
-        fastest = min(fastest, time.perf_counter() - started)
-    return fastest
+from workloads.common import best
 
 
 def main() -> None:
@@ -46,7 +35,7 @@ def main() -> None:
         ("list(bitmap)", lambda: list(bitmap)),
         ("sorted numpy array .tolist()", ordered.tolist),
     ):
-        print(f"  {label:<36} {best(function) * 1e3:8.1f} ms")
+        print(f"  {label:<36} {best(function, 5) * 1e3:8.1f} ms")
 
 
 if __name__ == "__main__":
