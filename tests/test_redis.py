@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import redis
@@ -112,24 +113,54 @@ def test_a_prefix_keeps_instances_apart(client: redis.Redis) -> None:
     assert one.get_event_names() == ["a"]
 
 
-def test_scratch_keys_get_an_expiry_in_case_the_server_stops(
-    client: redis.Redis,
-) -> None:
-    bm = make(client)
-    bm.mark_event("a", 1, NOW)
-    bm.mark_attribute("p", 1)
-    client.config_set("notify-keyspace-events", "Eg")
-    events = client.pubsub()
-    events.psubscribe("__keyevent@0__:expire")
-    assert events.get_message(timeout=1) is not None  # the subscription
+def aof_commands(directory: Path) -> list[list[bytes]]:
+    """The commands of a server's append-only files, in order: what a restart
+    (or a replica) would replay."""
+    commands: list[list[bytes]] = []
+    for path in sorted((directory / "appendonlydir").glob("*.incr.aof")):
+        lines = iter(path.read_bytes().split(b"\r\n"))
+        for line in lines:
+            if line.startswith(b"*"):
+                args = []
+                for _ in range(int(line[1:])):
+                    next(lines)  # the bulk string's length
+                    args.append(next(lines))
+                commands.append(args)
+    return commands
 
-    len(bm.get_day_event("a", NOW) & bm.get_attribute("p"))
 
-    expired = []
-    while (message := events.get_message(timeout=0.5)) is not None:
-        expired.append(message["data"])
-    events.close()
-    assert expired and all(b":tmp:" in key for key in expired)
+def test_scratch_keys_reach_the_append_only_file_only_with_their_deletion() -> None:
+    """So a restart, or a replica, never holds one: what a script writes is
+    logged as one MULTI/EXEC, its deletions included."""
+    with running_redis("--appendonly", "yes", "--appendfsync", "always") as server:
+        client = server.client()
+        bm = make(client)
+        for uid in (1, WIDTH + 1, 2 * WIDTH + 1):
+            bm.mark_event("a", uid, NOW)
+            bm.mark_attribute("p", uid)
+        assert len(bm.get_day_event("a", NOW) & ~bm.get_attribute("p")) == 0
+        client.close()
+        logged = aof_commands(server.directory)
+
+    scratch_writes = 0
+    in_block: set[bytes] | None = None
+    for command in logged:
+        name = command[0].upper()
+        if name == b"MULTI":
+            in_block = set()
+        elif name == b"EXEC":
+            assert in_block == set(), f"left standing: {in_block}"
+            in_block = None
+        else:
+            touched = {arg for arg in command[1:] if b":tmp:" in arg}
+            if touched:
+                assert in_block is not None, f"{command} outside MULTI/EXEC"
+                if name == b"DEL":
+                    in_block -= touched
+                else:
+                    in_block |= touched
+                    scratch_writes += 1
+    assert scratch_writes, "the query should have written scratch keys"
 
 
 def test_a_failing_query_cleans_up_and_says_why(client: redis.Redis) -> None:
@@ -142,6 +173,51 @@ def test_a_failing_query_cleans_up_and_says_why(client: redis.Redis) -> None:
         len(bm.get_day_event("a", NOW) & bm.get_attribute("broken"))
 
     assert all_keys(client) == before
+
+
+def dump_all(client: redis.Redis) -> dict[bytes, bytes | None]:
+    return {key: client.dump(key) for key in client.scan_iter(count=1000)}
+
+
+@pytest.mark.parametrize(
+    "foreign",
+    [
+        "bitmapist:{1}:e:a:2025-01-15",
+        "bitmapist:{1}:u",
+        "bitmapist:{meta}:shards",
+        "bitmapist:{1}:names:e",
+        "bitmapist:{1}:periods:a",
+    ],
+)
+def test_a_single_mark_meeting_a_key_of_the_wrong_type_writes_nothing(
+    client: redis.Redis, foreign: str
+) -> None:
+    bm = make(client)
+    bm.mark_event("a", 5, NOW)  # shard 0, and the shard registry
+    client.delete(foreign)
+    client.rpush(foreign, "not ours")
+    before = dump_all(client)
+
+    with pytest.raises(BackendError, match="WRONGTYPE"):
+        bm.mark_event("a", WIDTH + 7, NOW)  # shard 1
+
+    assert dump_all(client) == before
+
+
+def test_a_single_mark_registers_what_it_creates_even_after_a_delete(
+    client: redis.Redis,
+) -> None:
+    bm = make(client)
+    bm.mark_event("a", WIDTH + 7, NOW)
+    bm.mark_event("a", WIDTH + 8, NOW)  # every bitmap exists: no registry write
+    bm.delete_event("a")
+    assert bm.get_event_names() == []
+
+    bm.mark_event("a", WIDTH + 7, NOW)
+
+    assert bm.get_event_names() == ["a"]
+    assert list(bm.get_day_event("a", NOW)) == [WIDTH + 7]
+    assert client.sismember("bitmapist:{meta}:shards", 1)
 
 
 def evalsha_calls(client: redis.Redis) -> int:

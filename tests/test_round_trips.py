@@ -80,7 +80,7 @@ def test_count_contains_and_members_take_one_round_trip(
 @pytest.mark.redis_server
 def test_a_bulk_write_and_a_batch_take_one_round_trip(counted: Bitmapist) -> None:
     bm = counted
-    bm.mark_event("warm", 1)  # loads the write script
+    bm.mark_events("warm", [1, 2])  # loads the write script
     ids = list(range(0, 40 * WIDTH, 2**16 + 1))
 
     def batch() -> None:
@@ -90,6 +90,9 @@ def test_a_bulk_write_and_a_batch_take_one_round_trip(counted: Bitmapist) -> Non
                 bm.mark_attribute("paid", uid)
 
     assert round_trips(lambda: bm.mark_events("bulk", ids, NOW)) == 1
+    bm.mark_event("warm", 1)  # loads the single-mark script
+    assert round_trips(lambda: bm.mark_event("one", 2**40, NOW)) == 1
+    assert round_trips(lambda: bm.mark_attribute("one", 3)) == 1
     assert round_trips(batch) == 1
     assert len(bm.get_day_event("bulk", NOW)) == len(ids)
     assert set(bm.get_day_event("single", NOW)) == set(bm.get_attribute("paid"))

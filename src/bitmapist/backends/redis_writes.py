@@ -38,7 +38,7 @@ from ..validation import IdArray
 from .base import Write
 from .keys import ShardedLayout
 
-__all__ = ["COSTS", "Costs", "Plan", "Unit", "merge_writes", "plan"]
+__all__ = ["COSTS", "Costs", "Mark", "Plan", "Unit", "mark", "merge_writes", "plan"]
 
 Offsets = np.ndarray[Any, np.dtype[np.uint64]]
 
@@ -223,8 +223,7 @@ NewUnit = Callable[..., Unit]
 
 
 def _plan_one(layout: ShardedLayout, write: Write, new: NewUnit) -> Plan:
-    """The plan of one id, as ``mark_event`` sends: the commonest write, so
-    the one planned with the least work."""
+    """The plan of one id in a batch of one."""
     shard, offset = layout.shard_of(int(write.ids[0]))
     unit = new(shard)
     packed = struct.pack("<I", offset)
@@ -232,6 +231,49 @@ def _plan_one(layout: ShardedLayout, write: Write, new: NewUnit) -> Plan:
         unit.bits(layout.bitmap_key(ref, shard), packed, write.value)
         _register(unit, layout, ref, shard)
     return Plan([shard], iter([unit]))
+
+
+@dataclass(frozen=True)
+class Mark:
+    """The call of ``lua/mark.lua`` that writes one id into bitmaps of one
+    shard: the same for every id of the shard but for its offset."""
+
+    keys: tuple[str, ...]
+    bit: str
+    bitmaps: int
+    members: tuple[str, ...]
+
+    def args(self, offset: int) -> list[Any]:
+        return [self.bit, offset, self.bitmaps, *self.members]
+
+
+# 32 days of marks over 256 shards (ids below 2**24 at the default width),
+# under 1 KiB each.
+@functools.lru_cache(maxsize=8192)
+def mark(
+    layout: ShardedLayout, refs: tuple[BitmapRef, ...], shard: int, value: bool
+) -> Mark:
+    """The call of a single ``mark_event``, the commonest write: planned once
+    per shard and bitmaps, so that a loop of single marks costs the client
+    little more than the command. The registry with the most members goes
+    last, whole; each member of the others is a registry entry of its own."""
+    registries: dict[str, dict[str, None]] = {}
+    if layout.registries:
+        registries[layout.shards_key()] = {str(shard): None}
+        for ref in refs:
+            for key, member in layout.registry_entries(ref, shard):
+                registries.setdefault(key, {})[member] = None
+    keys = [layout.bitmap_key(ref, shard) for ref in refs]
+    members: list[str] = []
+    if registries:
+        last = max(registries, key=lambda key: len(registries[key]))
+        for key, entries in registries.items():
+            if key != last:
+                keys += [key] * len(entries)
+                members += entries
+        keys.append(last)
+        members += registries[last]
+    return Mark(tuple(keys), "1" if value else "0", len(refs), tuple(members))
 
 
 def _plan_small(layout: ShardedLayout, writes: Sequence[Write], new: NewUnit) -> Plan:

@@ -1,29 +1,33 @@
--- Evaluates one expression over the keys of one shard, in one call, leaving
--- no key behind: intermediate results go to the scratch keys given after the
--- leaves, which are deleted before returning, error or not, and carry a
--- 60-second expiry in case the server stops mid-script.
+-- Evaluates one expression over the keys of one shard, or of several shards
+-- of one server, in one call, leaving no key behind: intermediate results go
+-- to the scratch keys given after the leaves, which are deleted before
+-- returning, error or not. Nothing else can see them: a script runs alone,
+-- and its writes reach replicas and the append-only file only as a whole,
+-- the deletions included, so they need no expiry.
 --
--- KEYS: the leaf bitmaps, then the scratch keys; or, for several shards of
---       one server at once, those keys shard after shard.
+-- KEYS: the leaf bitmaps of each shard, shard after shard, then the scratch
+--       keys, which the shards use in turn.
 -- ARGV[1]: "count" (BITCOUNT of the result), "get" (the result's string) or
 --          "contains" (GETBIT at ARGV[2], from the leaves' bits, no scratch).
 -- ARGV[2]: the offset for "contains".
--- ARGV[3]: how many of a shard's keys are leaves; "<leaves>:<keys>" when
---          KEYS holds several shards of <keys> keys each. Then "count"
---          answers the sum over the shards and "get" one string per shard.
+-- ARGV[3]: how many of a shard's keys are leaves; "<leaves>:<shards>" when
+--          KEYS holds several shards. Then "count" answers the sum over the
+--          shards and "get" one string per shard.
 -- ARGV[4...]: the expression in postfix: "<n>" pushes leaf n; "&<k>", "|<k>",
 --          "^<k>", "-<k>" pop k operands and push AND, OR, XOR, or the first
 --          minus the rest.
 
 local mode = ARGV[1]
 local offset = tonumber(ARGV[2])
-local leaves, per_shard = string.match(ARGV[3], "^(%d+):?(%d*)$")
+local leaves, shards = string.match(ARGV[3], "^(%d+):?(%d*)$")
 leaves = tonumber(leaves)
-local several = per_shard ~= ""
-per_shard = several and tonumber(per_shard) or #KEYS
--- Where the keys of the shard being evaluated start in KEYS.
+local several = shards ~= ""
+shards = several and tonumber(shards) or 1
+local first_scratch = leaves * shards
+-- Where the leaves of the shard being evaluated start in KEYS.
 local base = 0
-local used = 0
+-- How many scratch keys the shard has used, and the most any has.
+local used, most = 0, 0
 
 local function key(n)
   return KEYS[base + n]
@@ -31,12 +35,12 @@ end
 
 local function scratch()
   used = used + 1
-  return key(leaves + used)
+  if used > most then most = used end
+  return KEYS[first_scratch + used]
 end
 
 local function bitop(op, dest, sources)
   redis.call("BITOP", op, dest, unpack(sources))
-  redis.call("PEXPIRE", dest, 60000)
   return dest
 end
 
@@ -117,13 +121,12 @@ end
 
 local answers = {}
 local total = 0
-while base < #KEYS do
+for shard = 1, shards do
+  base = (shard - 1) * leaves
   used = 0
   local ok, answer = pcall(run)
-  for i = 1, used do
-    redis.call("DEL", key(leaves + i))
-  end
   if not ok then
+    for i = 1, most do redis.call("DEL", KEYS[first_scratch + i]) end
     if type(answer) == "table" and answer.err then
       return redis.error_reply(answer.err)
     end
@@ -134,8 +137,8 @@ while base < #KEYS do
   else
     table.insert(answers, answer)
   end
-  base = base + per_shard
 end
+for i = 1, most do redis.call("DEL", KEYS[first_scratch + i]) end
 if mode == "count" then
   return total
 elseif several then

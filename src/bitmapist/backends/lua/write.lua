@@ -1,5 +1,5 @@
 -- Applies one unit of a bulk write (see redis_writes.py) to the keys of one
--- shard. A key of the wrong type fails the unit with nothing in it written
+-- shard; sent after undo.lua. A key of the wrong type fails the unit with nothing in it written
 -- (see below). Bitmaps built by the client arrive in scratch keys, SET in the
 -- same MULTI just before this script: passing 128 KiB through ARGV costs the
 -- server several times more than a SET. Every scratch key is deleted before
@@ -55,17 +55,8 @@ end
 -- Bits and registry members go first, each change remembered, so that an
 -- error (a key of the wrong type) undoes them all: checking every key's type
 -- beforehand would cost a mark more than the writes themselves.
-local undo = {}
-
 local function fail(err)
-  for j = #undo, 1, -1 do
-    local step = undo[j]
-    if step[1] == "bit" then
-      redis.call("SETBIT", step[2], step[3], step[4])
-    else
-      redis.call("SREM", step[2], step[3])
-    end
-  end
+  undo_all()
   drop_scratch()
   return redis.error_reply(err)
 end
@@ -75,18 +66,21 @@ for i = 1, #ARGV, 2 do
   for _, key in ipairs(targets[i]) do
     if op == "1" or op == "0" then
       local bit = tonumber(op)
+      -- A bitmap this unit creates is undone by deleting it.
+      local created = redis.call("EXISTS", key) == 0
+      if created then remember("key", key) end
       for j = 1, #operand, 4 do
         local a, b, c, d = string.byte(operand, j, j + 3)
         local offset = a + b * 256 + c * 65536 + d * 16777216
         local old = redis.pcall("SETBIT", key, offset, bit)
         if type(old) == "table" then return fail(old.err) end
-        if old ~= bit then table.insert(undo, {"bit", key, offset, old}) end
+        if old ~= bit and not created then remember("bit", key, offset, old) end
       end
     elseif op == "s" then
       for member in string.gmatch(operand, "%S+") do
         local added = redis.pcall("SADD", key, member)
         if type(added) == "table" then return fail(added.err) end
-        if added == 1 then table.insert(undo, {"member", key, member}) end
+        if added == 1 then remember("member", key, member) end
       end
     end
   end
