@@ -247,8 +247,8 @@ class Mark:
         return [self.bit, offset, self.bitmaps, *self.members]
 
 
-# 32 days of marks over 256 shards (ids below 2**24 at the default width),
-# under 1 KiB each.
+# 32 days of marks over 256 shards (ids below 2**24 at the default width):
+# about 1.1 KiB an entry measured (tracemalloc), 9 MiB when full.
 @functools.lru_cache(maxsize=8192)
 def mark(
     layout: ShardedLayout, refs: tuple[BitmapRef, ...], shard: int, value: bool
