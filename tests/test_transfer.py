@@ -52,28 +52,6 @@ def fresh(
     return make_bitmapist(prefix="other", **options)
 
 
-def skip_loads_on_a_cluster(backend_kind: str) -> None:
-    if backend_kind == "cluster":
-        pytest.skip("RedisBackend.store refuses a Redis Cluster (one MULTI)")
-
-
-def test_a_load_into_a_cluster_is_refused_and_names_what_is_left(
-    make_bitmapist: MakeBitmapist, backend_kind: str, tmp_path: Path
-) -> None:
-    if backend_kind != "cluster":
-        pytest.skip("only a Redis Cluster refuses loads")
-    offline = Bitmapist(clock=fixed_clock)
-    offline.mark_attribute("paid", 1)
-    offline.export(tmp_path / "one.bma")
-    bm = make_bitmapist()
-
-    with pytest.raises(IncompleteLoadError) as caught:
-        bm.load(tmp_path / "one.bma")
-
-    assert isinstance(caught.value.__cause__, ConfigurationError)
-    assert "Redis Cluster" in str(caught.value)
-
-
 ids = st.one_of(
     st.integers(0, 2**16),
     st.integers(2**32 - 8, 2**32 + 8),
@@ -110,7 +88,6 @@ def test_round_trip_through_files_and_roaring_is_identical(
 ) -> None:
     """store -> file -> Roaring -> file -> store gives the same bitmaps and
     byte-identical files."""
-    skip_loads_on_a_cluster(backend_kind)
     source = make_bitmapist(timezone=zone)
     target = fresh(make_bitmapist, backend_kind, timezone=zone)
     source.delete_all()
@@ -185,9 +162,8 @@ def test_the_universe_keeps_not_meaning_the_same_offline(
 
 
 def test_load_replaces_bitmaps_and_adds_to_the_universe(
-    make_bitmapist: MakeBitmapist, backend_kind: str, tmp_path: Path
+    make_bitmapist: MakeBitmapist, tmp_path: Path
 ) -> None:
-    skip_loads_on_a_cluster(backend_kind)
     bm = make_bitmapist()
     bm.mark_events("a", [1, 2], NOW)
     bm.export(tmp_path / "a.bma")

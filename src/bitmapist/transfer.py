@@ -23,6 +23,7 @@ from .errors import (
     ConfigurationError,
     IncompleteLoadError,
     InvalidTimestampError,
+    PartlyStoredError,
 )
 from .expressions import BitmapRef, Kind
 from .idmap import PlainIds
@@ -81,8 +82,11 @@ def load(bm: Bitmapist, path: Path, progress: Progress | None = None) -> int:
     replacing bitmaps of the same ref; how many were written.
 
     The whole file is checked against its checksums first. Each bitmap is
-    then written in one atomic step: if one fails, the bitmaps before it are
-    loaded, the rest are as they were, and ``IncompleteLoadError`` names both.
+    then written in one atomic step (on a Redis Cluster, staged and committed
+    shard by shard, and rolled back on a failure): if one fails, the bitmaps
+    before it are loaded, the rest are as they were, and
+    ``IncompleteLoadError`` names both, and the one bitmap a cluster could not
+    roll back, if any.
     """
     backend = _exportable(bm)
     with ArchiveReader(path) as reader:
@@ -101,12 +105,15 @@ def load(bm: Bitmapist, path: Path, progress: Progress | None = None) -> int:
                 backend.store(_in_zone(entry.ref, bm), reader.read(entry))
             except BitmapistError as error:
                 pending = tuple(e.ref for e in entries[len(loaded) :])
+                partial = (entry.ref,) if isinstance(error, PartlyStoredError) else ()
+                maybe = f"; {entry.ref} may be partly loaded" if partial else ""
                 raise IncompleteLoadError(
                     f"loading {path} stopped at {entry.ref}: {error}. Loaded "
                     f"{len(loaded)} of {len(entries)} bitmaps "
-                    f"({_listing(loaded)}); not loaded: {_listing(pending)}",
+                    f"({_listing(loaded)}); not loaded: {_listing(pending)}{maybe}",
                     tuple(loaded),
                     pending,
+                    partial,
                 ) from error
             loaded.append(entry.ref)
             if progress is not None:
