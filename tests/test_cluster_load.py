@@ -25,6 +25,7 @@ from bitmapist import (
 from bitmapist.backends import staging
 from bitmapist.backends.keys import DEFAULT_SHARD_WIDTH, ShardedLayout
 from bitmapist.cli import main
+from bitmapist.expressions import UNIVERSE
 from bitmapist.testing import RedisCluster, running_cluster
 
 from .conftest import NOW, fixed_clock
@@ -299,3 +300,24 @@ def test_ids_in_many_pipelines_are_staged_and_committed(
     assert bm.get_day_event("wide", NOW).to_numpy().tolist() == ids.tolist()
     assert load_keys(client) == []
     client.close()
+
+
+def test_a_universe_that_fails_part_way_is_named_partial(
+    target: Bitmapist, archive: Path
+) -> None:
+    """The universe only grows: what its committed shards ORed in stays."""
+    client = target.backend.client  # type: ignore[attr-defined]
+    client.rpush(LAYOUT.bitmap_key(UNIVERSE, SHARDS - 1), "not a string")
+
+    with pytest.raises(IncompleteLoadError) as caught:
+        target.load(archive)
+
+    error = caught.value
+    assert error.loaded == ()
+    assert error.partial == (UNIVERSE,)
+    assert isinstance(error.__cause__, PartlyStoredError)
+    assert SHARDS - 1 not in error.__cause__.shards
+    assert 0 in error.__cause__.shards
+    assert "the universe only grows" in str(error)
+    assert target.get_attribute_names() == ["b"]
+    assert load_keys(client) == []
