@@ -398,6 +398,18 @@ def test_redis_stores_a_bitmap_a_window_of_ids_at_a_time(
     assert list(backend.members(UNIVERSE)) == ids
 
 
+def test_redis_stores_ids_just_below_a_shard_edge_above_2_to_the_53() -> None:
+    """Found by the round trip: 2**54 - 1 ends a shard, and as a float the
+    edge 2**54 equals it."""
+    backend = RedisBackend(fakeredis.FakeRedis())
+    ids = [2**54 - 1, 2**63 - 1, 2**64 - 2**16 - 1]
+    ref = BitmapRef(Kind.ATTRIBUTE, "x")
+
+    backend.store(ref, BitMap64(ids))
+
+    assert list(backend.members(ref)) == ids
+
+
 def test_the_bitmapist3_layout_exports_its_years_and_loads_without_them(
     tmp_path: Path,
 ) -> None:

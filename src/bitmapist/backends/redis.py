@@ -765,7 +765,11 @@ class RedisBackend:
         while start < ids.size:
             shard = int(ids[start]) // width
             end = (shard + 1) * width
-            stop = ids.size if end > MAX_ID else int(np.searchsorted(ids, end))
+            # As np.uint64: numpy compares a Python int above 2**53 with a
+            # uint64 array as floats, which cannot tell 2**54 - 1 from 2**54.
+            stop = (
+                ids.size if end > MAX_ID else int(np.searchsorted(ids, np.uint64(end)))
+            )
             yield shard, ids[start:stop] - np.uint64(shard * width)
             start = stop
 
