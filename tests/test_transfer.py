@@ -349,6 +349,27 @@ def test_the_command_line_exports_loads_and_describes(
     assert main(["info", str(tmp_path / "missing.bma")]) == 1
 
 
+def test_the_command_line_moves_an_id_map(
+    redis_server: RedisServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    client = redis_server.client()
+    client.flushall()
+    source = Bitmapist(redis_client=client, id_map=True, clock=fixed_clock)
+    source.mark_events("active", ["alice", "bob"], NOW)
+    copy = Bitmapist(redis_client=client, prefix="copy", id_map=True)
+    copy.mark_event("active", "carol", date(2024, 1, 1))
+    file = tmp_path / "mapped.bma"
+
+    assert main(["export", redis_server.url, str(file), "--id-map"]) == 0
+    assert main(["info", str(file), "--verify"]) == 0
+    assert main(["load", str(file), redis_server.url, "--prefix", "copy"]) == 0
+
+    assert "an id map of 2 ids" in capsys.readouterr().out
+    assert list(iter(copy.get_day_event("active", NOW))) == ["alice", "bob"]
+    assert set(copy.get_universe()) == {"alice", "bob", "carol"}
+    client.close()
+
+
 def test_refs_name_every_bitmap(bm: Bitmapist) -> None:
     bm.mark_event("a", 1, NOW, granularities=["hour", "year"])
     bm.mark_attribute("p", 2)
