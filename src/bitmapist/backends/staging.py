@@ -88,10 +88,11 @@ def store_staged(
         if not staged:
             # An empty bitmap stays known by name, as on one server.
             steps.append((0, "name"))
-    if ref != UNIVERSE or staged:
-        with translated("register shards"):
-            backend.client.sadd(backend.layout.shards_key(), *(staged or [0]))
     try:
+        if ref != UNIVERSE or staged:
+            # Registered before any commit, as writes do: no later than data.
+            with translated("register shards"):
+                backend.client.sadd(backend.layout.shards_key(), *(staged or [0]))
         for start in range(0, len(steps), SHARDS_PER_PIPELINE):
             store.commit(steps[start : start + SHARDS_PER_PIPELINE])
     except errors.BackendError as error:
@@ -99,7 +100,7 @@ def store_staged(
         left = sorted(unreachable | (committed if merge == "u" else set()))
         if left:
             raise errors.PartlyStoredError(
-                f"storing {ref} failed ({error}), and {_undone(merge, unreachable)} "
+                f"storing {ref} failed ({error}), and {_undone(unreachable)} "
                 f"in shards {_shards(left)}: it may hold some of its new ids there",
                 ref,
                 tuple(left),
@@ -232,7 +233,7 @@ class _Store:
         return found
 
 
-def _undone(merge: str, unreachable: set[int]) -> str:
+def _undone(unreachable: set[int]) -> str:
     if unreachable:
         return "rolling it back could not reach the nodes of some shards"
     return "the universe only grows: ids ORed into it stay"
