@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import struct
+import uuid
 import zlib
 from datetime import timezone
 from pathlib import Path
@@ -17,8 +18,10 @@ from hypothesis import strategies as st
 from pyroaring import BitMap, BitMap64
 
 from bitmapist import ArchiveError, Bitmapist
+from bitmapist import archive as archive_module
 from bitmapist.archive import MAGIC, ArchiveReader, ArchiveWriter
 from bitmapist.expressions import UNIVERSE
+from bitmapist.idmap import decode
 
 from .conftest import NOW, fixed_clock
 
@@ -34,14 +37,35 @@ def small_archive(path: Path) -> Path:
     return path
 
 
+USER = uuid.UUID("12345678-1234-5678-1234-567812345678")
+
+
+def mapped_archive(path: Path) -> Path:
+    """A version-2 file: string, UUID, bytes and integer ids through a map."""
+    bm = Bitmapist(timezone="Europe/Berlin", clock=fixed_clock, id_map=True)
+    bm.mark_events("active", ["alice", "bob", USER, b"\x00raw", 2**64 - 1], NOW)
+    bm.mark_attribute("paid", "bob")
+    bm.export(path)
+    return path
+
+
 @pytest.fixture
 def archive(tmp_path: Path) -> Path:
     return small_archive(tmp_path / "small.bma")
 
 
-def read_everything(path: Path) -> dict[str, list[int]]:
+@pytest.fixture
+def mapped(tmp_path: Path) -> Path:
+    return mapped_archive(tmp_path / "mapped.bma")
+
+
+def read_everything(path: Path) -> dict[str, list[Any]]:
     with ArchiveReader(path) as reader:
-        return {str(entry.ref): list(bitmap) for entry, bitmap in reader.bitmaps()}
+        found: dict[str, list[Any]] = {
+            str(entry.ref): list(bitmap) for entry, bitmap in reader.bitmaps()
+        }
+        found["id map"] = [pair for chunk in reader.id_map_chunks() for pair in chunk]
+        return found
 
 
 def split(data: bytes) -> tuple[bytes, dict[str, Any]]:
@@ -88,12 +112,71 @@ def test_entries_read_back_with_pyroaring_alone(archive: Path) -> None:
     }
 
 
+def test_an_id_map_reads_back_by_hand(mapped: Path) -> None:
+    """docs/format.md's records, with struct alone: u64 integer, u16 length,
+    the tagged key."""
+    data = mapped.read_bytes()
+    _, version, _ = struct.unpack("<8sII", data[:16])
+    _, manifest = split(data)
+    id_map = manifest["id_map"]
+
+    pairs = []
+    for chunk in id_map["chunks"]:
+        payload = data[chunk["offset"] : chunk["offset"] + chunk["length"]]
+        assert zlib.crc32(payload) == chunk["crc32"]
+        position = 0
+        while position < len(payload):
+            number, size = struct.unpack_from("<QH", payload, position)
+            key = payload[position + 10 : position + 10 + size]
+            pairs.append((number, key))
+            position += 10 + size
+    universe = next(e for e in manifest["entries"] if e["kind"] == "universe")
+    start = universe["offset"]
+    stored = BitMap.deserialize(data[start : start + universe["length"]])
+
+    assert (version, manifest["version"]) == (2, 2)
+    assert id_map["encoding"] == "bitmapist-ids"
+    assert id_map["count"] == len(pairs) == 5
+    assert [n for n, _ in pairs] == list(stored) == [0, 1, 2, 3, 4]
+    assert [key[:1] for _, key in pairs] == [b"s", b"s", b"u", b"b", b"i"]
+    assert [decode(key) for _, key in pairs] == [
+        "alice",
+        "bob",
+        USER,
+        b"\x00raw",
+        2**64 - 1,
+    ]
+
+
+def test_a_file_without_a_map_stays_version_1(archive: Path) -> None:
+    assert struct.unpack("<I", archive.read_bytes()[8:12]) == (1,)
+
+
+def test_an_id_map_is_written_in_chunks_of_bounded_size(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(archive_module, "MAX_ID_MAP_CHUNK_BYTES", 40)
+    with ArchiveWriter(tmp_path / "chunks.bma", timezone.utc, id_map=True) as w:
+        w.add(UNIVERSE, BitMap64(range(0, 20, 2)))
+        w.add_id_map((n, b"s" + str(n).encode()) for n in range(0, 20, 2))
+
+    with ArchiveReader(tmp_path / "chunks.bma") as reader:
+        assert reader.id_map is not None
+        chunks = list(reader.id_map_chunks())
+    assert [len(chunk) for chunk in chunks] == [3, 3, 3, 1]
+    assert all(c.length <= 40 for c in reader.id_map)
+    assert [n for chunk in chunks for n, _ in chunk] == list(range(0, 20, 2))
+
+
 def test_the_reader_agrees_with_the_hand_reading(archive: Path) -> None:
     assert read_everything(archive)["event:big@2025-01"] == [7, 2**32, 2**64 - 1]
 
 
-def test_every_truncation_is_refused(archive: Path, tmp_path: Path) -> None:
-    data = archive.read_bytes()
+@pytest.mark.parametrize("kind", ["plain", "mapped"])
+def test_every_truncation_is_refused(
+    archive: Path, mapped: Path, tmp_path: Path, kind: str
+) -> None:
+    data = (archive if kind == "plain" else mapped).read_bytes()
     cut = tmp_path / "cut.bma"
 
     for length in range(len(data)):
@@ -109,10 +192,13 @@ def test_a_wrong_magic_number_is_refused(archive: Path) -> None:
         ArchiveReader(archive)
 
 
-def test_every_flipped_bit_is_refused(tmp_path: Path) -> None:
+@pytest.mark.parametrize("id_map", [False, True])
+def test_every_flipped_bit_is_refused(tmp_path: Path, id_map: bool) -> None:
     """A single-bit error anywhere, header and trailer included, is caught."""
-    bm = Bitmapist(clock=fixed_clock)
-    bm.mark_events("a", [1, 2**40], NOW, granularities="day")
+    bm = Bitmapist(clock=fixed_clock, id_map=id_map)
+    bm.mark_events(
+        "a", [1, 2**40] if not id_map else ["x", USER], NOW, granularities="day"
+    )
     bm.export(tmp_path / "tiny.bma")
     data = (tmp_path / "tiny.bma").read_bytes()
     flipped = tmp_path / "flipped.bma"
@@ -207,6 +293,105 @@ def test_hostile_manifests_are_refused(
         ArchiveReader(archive)
 
 
+def bad_chunk(mapped: Path, records: bytes, count: int) -> None:
+    """Replace the id map of ``mapped`` with one chunk holding ``records``."""
+    body, manifest = split(mapped.read_bytes())
+    manifest["id_map"] = {
+        "encoding": "bitmapist-ids",
+        "count": count,
+        "chunks": [
+            {
+                "offset": len(body),
+                "length": len(records),
+                "crc32": zlib.crc32(records),
+                "count": count,
+            }
+        ],
+    }
+    data = body + records
+    mapped.write_bytes(rebuild(data, json.dumps(manifest).encode()))
+
+
+def record(number: int, key: bytes, size: int | None = None) -> bytes:
+    return struct.pack("<QH", number, len(key) if size is None else size) + key
+
+
+@pytest.mark.parametrize(
+    ("records", "count", "message"),
+    [
+        (record(1, b"sa") + record(0, b"sb"), 2, "ascending"),
+        (record(0, b"sa") + record(0, b"sb"), 2, "ascending"),
+        (record(0, b"xa"), 1, "no type tag"),
+        (record(0, b"s\xff"), 1, "not a valid s id"),
+        (record(0, b"u" + bytes(15)), 1, "not a valid u id"),
+        (record(0, b"i007"), 1, "not a valid i id"),
+        (record(0, b"i" + str(2**64).encode()), 1, "not a valid i id"),
+        (record(0, b"") + record(1, b"sa"), 2, "0 bytes long"),
+        (record(0, b"s" + b"a" * 1025), 1, "1026 bytes long"),
+        (record(0, b"sa", size=9), 1, "ends inside a record"),
+        (record(0, b"sa") + record(1, b"sb")[:5], 1, "ends inside a record"),
+        (record(0, b"sa") + record(1, b"sb"), 1, "the manifest says 1"),
+    ],
+)
+def test_damaged_id_maps_are_refused(
+    mapped: Path, records: bytes, count: int, message: str
+) -> None:
+    bad_chunk(mapped, records, count)
+
+    with pytest.raises(ArchiveError, match=message):
+        read_everything(mapped)
+
+
+def test_an_id_map_chunk_with_a_bad_checksum_is_refused(mapped: Path) -> None:
+    body, manifest = split(mapped.read_bytes())
+    manifest["id_map"]["chunks"][0]["crc32"] ^= 1
+    mapped.write_bytes(rebuild(body, json.dumps(manifest).encode()))
+
+    with pytest.raises(ArchiveError, match=r"id map chunk 0.*CRC-32"):
+        read_everything(mapped)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"length": 2**20 + 1}, "out of range"),
+        ({"offset": 2**62}, "runs past"),
+        ({"offset": 3}, "inside the header"),
+        ({"count": 10**6}, "out of range"),
+        ({"crc32": -1}, "out of range"),
+    ],
+)
+def test_hostile_id_map_chunks_are_refused(
+    mapped: Path, change: dict[str, object], message: str
+) -> None:
+    body, manifest = split(mapped.read_bytes())
+    manifest["id_map"]["chunks"][0].update(change)
+    mapped.write_bytes(rebuild(body, json.dumps(manifest).encode()))
+
+    with pytest.raises(ArchiveError, match=message):
+        ArchiveReader(mapped)
+
+
+@pytest.mark.parametrize(
+    ("id_map", "message"),
+    [
+        (None, "the id map is not a JSON object"),
+        ({"encoding": "zip", "count": 0, "chunks": []}, "encoding"),
+        ({"encoding": "bitmapist-ids", "count": 1, "chunks": []}, "sum"),
+        ({"encoding": "bitmapist-ids", "count": 0, "chunks": {}}, "not a list"),
+    ],
+)
+def test_hostile_id_maps_are_refused(
+    mapped: Path, id_map: object, message: str
+) -> None:
+    body, manifest = split(mapped.read_bytes())
+    manifest["id_map"] = id_map
+    mapped.write_bytes(rebuild(body, json.dumps(manifest).encode()))
+
+    with pytest.raises(ArchiveError, match=message):
+        ArchiveReader(mapped)
+
+
 def test_a_duplicated_entry_is_refused(archive: Path) -> None:
     body, manifest = split(archive.read_bytes())
     manifest["entries"].append(manifest["entries"][0])
@@ -236,10 +421,10 @@ def test_a_hostile_manifest_length_is_refused_before_reading(archive: Path) -> N
 
 def test_a_newer_format_version_is_refused(archive: Path) -> None:
     data = bytearray(archive.read_bytes())
-    data[8:12] = struct.pack("<I", 2)
+    data[8:12] = struct.pack("<I", 3)
     archive.write_bytes(data)
 
-    with pytest.raises(ArchiveError, match="format version 2"):
+    with pytest.raises(ArchiveError, match="format version 3"):
         ArchiveReader(archive)
 
 
@@ -253,6 +438,7 @@ _fuzz = settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 @_fuzz
 @given(
+    id_map=st.booleans(),
     edits=st.lists(
         st.tuples(st.integers(0, 10_000), st.binary(min_size=0, max_size=9)),
         min_size=1,
@@ -262,13 +448,16 @@ _fuzz = settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
 )
 def test_fuzzed_files_give_archive_errors_or_bitmaps(
     tmp_path_factory: pytest.TempPathFactory,
+    id_map: bool,
     edits: list[tuple[int, bytes]],
     cut: int,
 ) -> None:
-    """Overwritten, inserted and truncated bytes: an ArchiveError, never any
-    other exception, a hang or a huge allocation."""
+    """Overwritten, inserted and truncated bytes, in a file with or without an
+    id map: an ArchiveError, never any other exception, a hang or a huge
+    allocation."""
     directory = tmp_path_factory.mktemp("fuzz")
-    data = bytearray(small_archive(directory / "a.bma").read_bytes())
+    make = mapped_archive if id_map else small_archive
+    data = bytearray(make(directory / "a.bma").read_bytes())
     for position, replacement in edits:
         at = position % (len(data) + 1)
         if position % 2:
@@ -292,6 +481,13 @@ json_values = st.recursive(
     ),
     max_leaves=20,
 )
+# Where an entry's or a chunk's bytes are, and what they hold.
+places = {
+    "offset": st.integers(-1, 400),
+    "length": st.integers(-1, 400),
+    "crc32": st.integers(0, 2**32),
+    "count": st.integers(0, 10),
+}
 entry_fields = st.fixed_dictionaries(
     {},
     optional={
@@ -300,32 +496,42 @@ entry_fields = st.fixed_dictionaries(
         "granularity": st.sampled_from(["day", "hour", "year"]) | json_values,
         "period": st.sampled_from(["2025-01-15", "2025", "2025-W03"]) | json_values,
         "encoding": st.sampled_from(["roaring32", "roaring64"]) | json_values,
-        "offset": st.integers(-1, 400),
-        "length": st.integers(-1, 400),
-        "crc32": st.integers(0, 2**32),
-        "count": st.integers(0, 10),
+        **places,
+    },
+)
+chunk_fields = st.fixed_dictionaries({}, optional=places)
+id_maps = st.fixed_dictionaries(
+    {},
+    optional={
+        "encoding": st.just("bitmapist-ids") | json_values,
+        "count": st.integers(0, 10) | json_values,
+        "chunks": st.lists(chunk_fields, max_size=3) | json_values,
     },
 )
 
 
 @_fuzz
 @given(
+    id_map=st.booleans(),
     manifest=st.fixed_dictionaries(
         {
             "format": st.just("bitmapist-archive") | json_values,
-            "version": st.just(1) | json_values,
+            "version": st.sampled_from([1, 2]) | json_values,
             "key_layout": st.just(1) | json_values,
             "time_zone": st.sampled_from(["UTC", "Asia/Tokyo", ""]) | json_values,
-            "id_map": st.none() | json_values,
+            "id_map": st.none() | id_maps | json_values,
             "entries": st.lists(entry_fields, max_size=4) | json_values,
         }
-    )
+    ),
 )
 def test_fuzzed_manifests_give_archive_errors_or_bitmaps(
-    tmp_path_factory: pytest.TempPathFactory, manifest: dict[str, Any]
+    tmp_path_factory: pytest.TempPathFactory, id_map: bool, manifest: dict[str, Any]
 ) -> None:
+    """Manifests of any shape, around the bytes of a file with or without an
+    id map (so chunks may point at real records)."""
     directory = tmp_path_factory.mktemp("manifest")
-    body, _ = split(small_archive(directory / "a.bma").read_bytes())
+    make = mapped_archive if id_map else small_archive
+    body, _ = split(make(directory / "a.bma").read_bytes())
     fuzzed = directory / "fuzzed.bma"
     fuzzed.write_bytes(rebuild(body, json.dumps(manifest).encode()))
 
@@ -353,5 +559,5 @@ def test_a_file_appears_whole_and_only_on_commit(tmp_path: Path) -> None:
     assert not target.exists()
     writer.commit()
 
-    assert read_everything(target) == {"universe:": [1, 2]}
+    assert read_everything(target) == {"universe:": [1, 2], "id map": []}
     assert [p.name for p in tmp_path.iterdir()] == ["out.bma"]

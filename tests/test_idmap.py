@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from bitmapist import Bitmapist, InvalidIdError
+from bitmapist import Bitmapist, InvalidIdError, idmap
+from bitmapist.backends import redis_idmap
 from bitmapist.idmap import MappedIds, encode
 from bitmapist.testing import RedisCluster, RedisServer
 
@@ -182,3 +183,17 @@ def test_concurrent_processes_give_each_id_one_integer(store_url: str) -> None:
         assert numbers == bm.ids.for_writing(_overlapping(worker)).tolist()
     assert len(bm.get_day_event("a", NOW)) == len(everyone)
     bm.close()
+
+
+def test_entries_list_the_map_in_ascending_order_in_batches(
+    mapped: Bitmapist, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(idmap, "BATCH", 3)
+    monkeypatch.setattr(redis_idmap, "BATCH", 3)
+    ids: list[Any] = [f"user-{n}" for n in range(7)] + [USER, b"\x00", 2**64 - 1]
+    mapped.mark_events("a", ids, NOW)
+    assert isinstance(mapped.ids, MappedIds)
+
+    found = list(mapped.ids.id_map.entries())
+
+    assert found == [(n, encode(value)) for n, value in enumerate(ids)]

@@ -4,9 +4,11 @@ in-process store that persists itself in the same file format."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from datetime import date, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import fakeredis
 import numpy as np
@@ -24,11 +26,12 @@ from bitmapist import (
     RoaringBackend,
     WriteRefusedError,
 )
-from bitmapist.archive import ArchiveReader
+from bitmapist.archive import ArchiveReader, ArchiveWriter
 from bitmapist.backends import redis as redis_backend
 from bitmapist.backends.base import Exportable
 from bitmapist.cli import main
 from bitmapist.expressions import UNIVERSE, BitmapRef, Kind
+from bitmapist.idmap import MappedIds
 from bitmapist.testing import RedisServer, redis_server_path, running_redis
 
 from .conftest import NOW, REQUIRE_REDIS, MakeBitmapist, fixed_clock
@@ -52,26 +55,17 @@ def fresh(
     return make_bitmapist(prefix="other", **options)
 
 
-def skip_loads_on_a_cluster(backend_kind: str) -> None:
-    if backend_kind == "cluster":
-        pytest.skip("RedisBackend.store refuses a Redis Cluster (one MULTI)")
-
-
-def test_a_load_into_a_cluster_is_refused_and_names_what_is_left(
-    make_bitmapist: MakeBitmapist, backend_kind: str, tmp_path: Path
-) -> None:
-    if backend_kind != "cluster":
-        pytest.skip("only a Redis Cluster refuses loads")
-    offline = Bitmapist(clock=fixed_clock)
-    offline.mark_attribute("paid", 1)
-    offline.export(tmp_path / "one.bma")
-    bm = make_bitmapist()
-
-    with pytest.raises(IncompleteLoadError) as caught:
-        bm.load(tmp_path / "one.bma")
-
-    assert isinstance(caught.value.__cause__, ConfigurationError)
-    assert "Redis Cluster" in str(caught.value)
+def through_files(
+    source: Bitmapist, target: Bitmapist, paths: pytest.TempPathFactory
+) -> tuple[Path, Path, Bitmapist]:
+    """source -> first file -> opened offline -> second file -> target."""
+    directory = paths.mktemp("round-trip")
+    first, second = directory / "first.bma", directory / "second.bma"
+    source.export(first)
+    offline = Bitmapist.open(first, clock=fixed_clock)
+    offline.export(second)
+    target.load(second)
+    return first, second, offline
 
 
 ids = st.one_of(
@@ -110,7 +104,6 @@ def test_round_trip_through_files_and_roaring_is_identical(
 ) -> None:
     """store -> file -> Roaring -> file -> store gives the same bitmaps and
     byte-identical files."""
-    skip_loads_on_a_cluster(backend_kind)
     source = make_bitmapist(timezone=zone)
     target = fresh(make_bitmapist, backend_kind, timezone=zone)
     source.delete_all()
@@ -124,13 +117,8 @@ def test_round_trip_through_files_and_roaring_is_identical(
         source.mark_events(name, uids, when, granularities=["hour", "day", "week"])
         if clear:
             source.unmark_event(name, uids[0], when, granularities=["day"])
-    directory = tmp_path_factory.mktemp("round-trip")
-    first, second = directory / "first.bma", directory / "second.bma"
 
-    source.export(first)
-    offline = Bitmapist.open(first, clock=fixed_clock)
-    offline.export(second)
-    target.load(second)
+    first, second, _ = through_files(source, target, tmp_path_factory)
 
     # Equal files show the offline copy holds what the source does.
     assert first.read_bytes() == second.read_bytes()
@@ -185,9 +173,8 @@ def test_the_universe_keeps_not_meaning_the_same_offline(
 
 
 def test_load_replaces_bitmaps_and_adds_to_the_universe(
-    make_bitmapist: MakeBitmapist, backend_kind: str, tmp_path: Path
+    make_bitmapist: MakeBitmapist, tmp_path: Path
 ) -> None:
-    skip_loads_on_a_cluster(backend_kind)
     bm = make_bitmapist()
     bm.mark_events("a", [1, 2], NOW)
     bm.export(tmp_path / "a.bma")
@@ -362,6 +349,27 @@ def test_the_command_line_exports_loads_and_describes(
     assert main(["info", str(tmp_path / "missing.bma")]) == 1
 
 
+def test_the_command_line_moves_an_id_map(
+    redis_server: RedisServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    client = redis_server.client()
+    client.flushall()
+    source = Bitmapist(redis_client=client, id_map=True, clock=fixed_clock)
+    source.mark_events("active", ["alice", "bob"], NOW)
+    copy = Bitmapist(redis_client=client, prefix="copy", id_map=True)
+    copy.mark_event("active", "carol", date(2024, 1, 1))
+    file = tmp_path / "mapped.bma"
+
+    assert main(["export", redis_server.url, str(file), "--id-map"]) == 0
+    assert main(["info", str(file), "--verify"]) == 0
+    assert main(["load", str(file), redis_server.url, "--prefix", "copy"]) == 0
+
+    assert "an id map of 2 ids" in capsys.readouterr().out
+    assert list(iter(copy.get_day_event("active", NOW))) == ["alice", "bob"]
+    assert set(copy.get_universe()) == {"alice", "bob", "carol"}
+    client.close()
+
+
 def test_refs_name_every_bitmap(bm: Bitmapist) -> None:
     bm.mark_event("a", 1, NOW, granularities=["hour", "year"])
     bm.mark_attribute("p", 2)
@@ -411,6 +419,18 @@ def test_redis_stores_a_bitmap_a_window_of_ids_at_a_time(
     assert list(backend.members(UNIVERSE)) == ids
 
 
+def test_redis_stores_ids_just_below_a_shard_edge_above_2_to_the_53() -> None:
+    """Found by the round trip: 2**54 - 1 ends a shard, and as a float the
+    edge 2**54 equals it."""
+    backend = RedisBackend(fakeredis.FakeRedis())
+    ids = [2**54 - 1, 2**63 - 1, 2**64 - 2**16 - 1]
+    ref = BitmapRef(Kind.ATTRIBUTE, "x")
+
+    backend.store(ref, BitMap64(ids))
+
+    assert list(backend.members(ref)) == ids
+
+
 def test_the_bitmapist3_layout_exports_its_years_and_loads_without_them(
     tmp_path: Path,
 ) -> None:
@@ -441,3 +461,143 @@ def test_the_bitmapist3_layout_exports_its_years_and_loads_without_them(
         "trackist_active_2025-1-15",
         "trackist_active_W2025-3",
     ]
+
+
+external_ids = st.one_of(
+    st.text(max_size=8),
+    st.uuids(),
+    st.binary(max_size=6),
+    st.integers(0, 2**64 - 1),
+)
+
+
+def external_contents(bm: Bitmapist) -> dict[str, set[Any]]:
+    """Every stored bitmap by ref, with the ids callers gave."""
+    backend = bm.backend
+    assert isinstance(backend, Exportable) and isinstance(bm.ids, MappedIds)
+    return {
+        str(ref): set(bm.ids.external(backend.members(ref))) for ref in backend.refs()
+    }
+
+
+@settings(
+    max_examples=min(settings().max_examples, 20),
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    marks=st.lists(
+        st.tuples(
+            st.sampled_from(["active", "paid"]),
+            st.lists(external_ids, min_size=1, max_size=5),
+            st.integers(-3, 0),
+        ),
+        max_size=5,
+    ),
+    already=st.lists(external_ids, max_size=4),
+)
+def test_round_trip_with_mapped_ids_gives_the_same_ids(
+    make_bitmapist: MakeBitmapist,
+    backend_kind: str,
+    tmp_path_factory: pytest.TempPathFactory,
+    marks: list[tuple[str, list[Any], int]],
+    already: list[Any],
+) -> None:
+    """String, bytes, UUID and integer ids: store -> file -> open -> file ->
+    a store whose map already holds some ids (and others) under other
+    integers: every bitmap holds the same ids, and the untouched ones stay."""
+    source = make_bitmapist(id_map=True)
+    target = fresh(make_bitmapist, backend_kind, id_map=True)
+    source.delete_all()
+    target.delete_all()
+    for name, uids, days in marks:
+        if name == "paid":
+            for uid in uids:
+                source.mark_attribute(name, uid)
+        else:
+            source.mark_events(
+                name, uids, NOW + timedelta(days=days), granularities="day"
+            )
+    # The target numbers its own ids first, so the same ids get other integers.
+    target.mark_events(
+        "own", ["only-here", *already, *reversed(already)], NOW, granularities="day"
+    )
+    before = external_contents(target)
+
+    first, second, offline = through_files(source, target, tmp_path_factory)
+
+    assert external_contents(offline) == external_contents(source)
+    found = external_contents(target)
+    expected = external_contents(source)
+    for ref, ids in before.items():
+        expected[ref] = expected.get(ref, set()) | ids if ref == "universe:" else ids
+    assert found == expected
+    assert first.read_bytes() == second.read_bytes()
+
+
+def test_ids_through_a_map_come_back_offline(bm: Bitmapist, tmp_path: Path) -> None:
+    mapped = Bitmapist(backend=bm.backend, id_map=True, clock=fixed_clock)
+    user = uuid.UUID(int=7)
+    mapped.mark_events("active", ["alice", user, b"\x00", 2**64 - 1], NOW)
+    mapped.mark_attribute("paid", "alice")
+
+    mapped.export(tmp_path / "m.bma")
+    offline = Bitmapist.open(tmp_path / "m.bma", clock=fixed_clock)
+
+    assert list(iter(offline.get_day_event("active", NOW))) == [
+        "alice",
+        user,
+        b"\x00",
+        2**64 - 1,
+    ]
+    assert list(iter(~offline.get_attribute("paid"))) == [user, b"\x00", 2**64 - 1]
+    assert "alice" in offline.get_attribute("paid")
+
+
+def test_a_mapped_file_and_a_plain_instance_refuse_each_other(
+    make_bitmapist: MakeBitmapist, tmp_path: Path
+) -> None:
+    with_map = Bitmapist(id_map=True, clock=fixed_clock)
+    with_map.mark_event("a", "alice", NOW)
+    with_map.export(tmp_path / "mapped.bma")
+    plain = Bitmapist(clock=fixed_clock)
+    plain.mark_event("a", 1, NOW)
+    plain.export(tmp_path / "plain.bma")
+    target = make_bitmapist()
+    mapped_target = make_bitmapist(id_map=True)
+
+    with pytest.raises(ConfigurationError, match=r"Bitmapist\(\.\.\., id_map=True\)"):
+        target.load(tmp_path / "mapped.bma")
+    with pytest.raises(ConfigurationError, match="without id_map"):
+        mapped_target.load(tmp_path / "plain.bma")
+    with pytest.raises(ConfigurationError, match="leave id_map out"):
+        Bitmapist.open(tmp_path / "mapped.bma", id_map=False)
+
+    assert target.get_event_names() == []
+    assert list(target.get_universe()) == []
+
+
+def test_a_roaring_file_keeps_its_id_map(tmp_path: Path) -> None:
+    path = tmp_path / "store.bma"
+    bm = Bitmapist(backend=RoaringBackend(path=path), id_map=True, clock=fixed_clock)
+    bm.mark_events("a", ["x", "y"], NOW)
+    bm.close()
+    again = RoaringBackend(path=path)
+    reopened = Bitmapist(backend=again, id_map=again.mapped, clock=fixed_clock)
+
+    reopened.mark_event("a", "z", NOW)
+
+    assert list(iter(reopened.get_day_event("a", NOW))) == ["x", "y", "z"]
+    assert reopened.get_day_event("a", NOW).to_numpy().tolist() == [0, 1, 2]
+
+
+def test_a_bitmap_holding_an_integer_the_map_lacks_is_refused(
+    tmp_path: Path,
+) -> None:
+    with ArchiveWriter(tmp_path / "bad.bma", timezone.utc, id_map=True) as writer:
+        writer.add(UNIVERSE, BitMap64([0, 1]))
+        writer.add_id_map([(0, b"salice")])
+
+    with pytest.raises(ArchiveError, match="integer 1, which the file's id map"):
+        Bitmapist(id_map=True, clock=fixed_clock).load(tmp_path / "bad.bma")
+    with pytest.raises(ArchiveError, match="the id map does not list"):
+        Bitmapist.open(tmp_path / "bad.bma")

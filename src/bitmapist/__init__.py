@@ -56,6 +56,7 @@ from .errors import (
     InvalidNameError,
     InvalidTimestampError,
     MissingDependencyError,
+    PartlyStoredError,
     WriteRefusedError,
 )
 from .periods import Granularity, Period
@@ -94,6 +95,7 @@ __all__ = [
     "LifecycleTable",
     "MissingDependencyError",
     "MonthEvents",
+    "PartlyStoredError",
     "Period",
     "RedisBackend",
     "RoaringBackend",

@@ -4,9 +4,14 @@ module is its reader and writer.
 
     header     16 bytes  magic, format version, 4 zero bytes
     entries              one Roaring portable serialization after another
+    id map               (version 2) chunks of (integer, external id) records
     manifest             UTF-8 JSON: the file's facts, and every entry's ref,
                          offset, length, CRC-32 and count of ids
     trailer    32 bytes  where the manifest is, its CRC-32, an end magic
+
+A file whose ids went through an id map (``Bitmapist(id_map=True)``) is
+version 2 and carries the map's entries; a file without one is version 1,
+as before, so readers of version 1 still read it.
 
 Writing streams: each bitmap goes to disk as it comes, and the manifest,
 which must know every offset and checksum, comes last; the file is written
@@ -37,17 +42,20 @@ from pyroaring import BitMap64
 
 from .errors import ArchiveError, ConfigurationError, InvalidInputError
 from .expressions import UNIVERSE, BitmapRef, Kind
+from .idmap import check_key
 from .periods import Granularity, Period
 from .validation import check_name
 
 __all__ = [
     "FORMAT_VERSION",
+    "ID_MAP_FORMAT_VERSION",
     "KEY_LAYOUT_VERSION",
     "MAGIC",
     "ArchiveReader",
     "ArchiveWriter",
     "Encoding",
     "Entry",
+    "IdMapChunk",
     "decode",
     "encode",
     "zone_name",
@@ -55,14 +63,22 @@ __all__ = [
 
 MAGIC = b"\x89BMA\r\n\x1a\n"
 END_MAGIC = b"BMA-END\n"
+# Version 1: bitmaps of the users' own integers. Version 2: the same, with an
+# id map, whose integers the bitmaps hold.
 FORMAT_VERSION = 1
+ID_MAP_FORMAT_VERSION = 2
+_READABLE = (FORMAT_VERSION, ID_MAP_FORMAT_VERSION)
 # Version 1: refs are (kind, name, period code) with names as validation.py
 # allows them and period codes as periods.py writes them.
 KEY_LAYOUT_VERSION = 1
 
 _HEADER = struct.Struct("<8sII")  # magic, format version, reserved (zero)
 _TRAILER = struct.Struct("<QQII8s")  # manifest offset, length, CRC-32, 0, magic
-HEADER = _HEADER.pack(MAGIC, FORMAT_VERSION, 0)
+# One record of the id map: the integer (u64), the key's length (u16), the key.
+_RECORD = struct.Struct("<QH")
+# A chunk of the id map is read whole, so its size is bounded.
+MAX_ID_MAP_CHUNK_BYTES = 2**20
+_ID_MAP_ENCODING = "bitmapist-ids"
 
 # The manifest is parsed whole, so its size is bounded; 256 MiB holds about a
 # million entries.
@@ -88,6 +104,16 @@ class Entry:
 
     ref: BitmapRef
     encoding: Encoding
+    offset: int
+    length: int
+    crc32: int
+    count: int
+
+
+@dataclass(frozen=True)
+class IdMapChunk:
+    """One chunk of an archive's id map, and where its bytes are."""
+
     offset: int
     length: int
     crc32: int
@@ -144,12 +170,17 @@ class ArchiveWriter:
     block by an exception) removes the temporary file.
     """
 
-    def __init__(self, path: str | os.PathLike[str], time_zone: tzinfo) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str], time_zone: tzinfo, *, id_map: bool = False
+    ) -> None:
         self.path = Path(path)
         self.time_zone = time_zone
         self._zone = zone_name(time_zone)
         self._entries: list[Entry] = []
         self._refs: set[BitmapRef] = set()
+        # With ``id_map``, a version-2 file; its chunks, once add_id_map ran.
+        self._version = ID_MAP_FORMAT_VERSION if id_map else FORMAT_VERSION
+        self._chunks: list[IdMapChunk] | None = None
         try:
             descriptor, temporary = tempfile.mkstemp(
                 prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent
@@ -159,7 +190,7 @@ class ArchiveWriter:
         self._temporary = Path(temporary)
         self._file: BinaryIO = os.fdopen(descriptor, "wb")
         self._offset = 0
-        self._write(HEADER)
+        self._write(_HEADER.pack(MAGIC, self._version, 0))
 
     def add(self, ref: BitmapRef, bitmap: BitMap64) -> Entry:
         """Write ``bitmap`` as the entry for ``ref``."""
@@ -179,6 +210,43 @@ class ArchiveWriter:
         self._entries.append(entry)
         self._refs.add(ref)
         return entry
+
+    def add_id_map(self, entries: Iterable[tuple[int, bytes]]) -> int:
+        """Write the id map: ``(integer, key)`` pairs in ascending order of
+        integer, keys as ``idmap.encode`` makes them; return how many. The
+        records go out in chunks of at most ``MAX_ID_MAP_CHUNK_BYTES``, so
+        ``entries`` may be a stream of any length."""
+        if self._version != ID_MAP_FORMAT_VERSION or self._chunks is not None:
+            raise ArchiveError(
+                f"{self.path} takes an id map only once, and only when made "
+                f"with id_map=True"
+            )
+        self._chunks = []
+        chunk = bytearray()
+        count, last = 0, -1
+        for number, key in entries:
+            if number <= last:
+                raise ArchiveError(
+                    f"id map integer {number} comes after {last}: the map's "
+                    f"entries must be in ascending order"
+                )
+            last = number
+            record = _RECORD.pack(number, len(key)) + key
+            if len(chunk) + len(record) > MAX_ID_MAP_CHUNK_BYTES:
+                self._add_chunk(chunk, count)
+                chunk, count = bytearray(), 0
+            chunk += record
+            count += 1
+        if count:
+            self._add_chunk(chunk, count)
+        return sum(c.count for c in self._chunks)
+
+    def _add_chunk(self, data: bytearray, count: int) -> None:
+        assert self._chunks is not None
+        self._chunks.append(
+            IdMapChunk(self._offset, len(data), zlib.crc32(data), count)
+        )
+        self._write(data)
 
     def commit(self) -> None:
         """Write the manifest and trailer, and put the file in place."""
@@ -218,7 +286,7 @@ class ArchiveWriter:
         else:
             self.abort()
 
-    def _write(self, data: bytes | memoryview) -> None:
+    def _write(self, data: bytes | bytearray | memoryview) -> None:
         try:
             self._file.write(data)
         except OSError as error:
@@ -227,14 +295,28 @@ class ArchiveWriter:
         self._offset += len(data)
 
     def _manifest(self) -> dict[str, Any]:
+        id_map = None
+        if self._version == ID_MAP_FORMAT_VERSION:
+            chunks = self._chunks or []
+            id_map = {
+                "encoding": _ID_MAP_ENCODING,
+                "count": sum(chunk.count for chunk in chunks),
+                "chunks": [
+                    {
+                        "offset": chunk.offset,
+                        "length": chunk.length,
+                        "crc32": chunk.crc32,
+                        "count": chunk.count,
+                    }
+                    for chunk in chunks
+                ],
+            }
         return {
             "format": "bitmapist-archive",
-            "version": FORMAT_VERSION,
+            "version": self._version,
             "key_layout": KEY_LAYOUT_VERSION,
             "time_zone": self._zone,
-            # Reserved for string and UUID ids mapped to integers: null while
-            # the ids in the bitmaps are the users' own.
-            "id_map": None,
+            "id_map": id_map,
             "entries": [_entry_record(entry) for entry in self._entries],
         }
 
@@ -273,15 +355,20 @@ def write_archive(
     refs: Iterable[BitmapRef],
     bitmap_of: Callable[[BitmapRef], BitMap64],
     progress: Callable[[int, int], None] | None = None,
+    id_map: Callable[[], Iterable[tuple[int, bytes]]] | None = None,
 ) -> int:
     """Write the bitmaps of ``refs``, read one at a time with ``bitmap_of``,
-    in a stable order; call ``progress(done, total)`` after each one."""
+    in a stable order; call ``progress(done, total)`` after each one. With
+    ``id_map``, a version-2 file with the entries it gives, asked for after
+    the bitmaps."""
     chosen = sorted(refs, key=_order)
-    with ArchiveWriter(path, time_zone) as writer:
+    with ArchiveWriter(path, time_zone, id_map=id_map is not None) as writer:
         for done, ref in enumerate(chosen, 1):
             writer.add(ref, bitmap_of(ref))
             if progress is not None:
                 progress(done, len(chosen))
+        if id_map is not None:
+            writer.add_id_map(id_map())
     return len(chosen)
 
 
@@ -315,11 +402,18 @@ class ArchiveReader:
         try:
             self.size = os.fstat(self._file.fileno()).st_size
             self.manifest_offset, manifest = self._read_manifest()
-            self.time_zone, self.entries = _parse_manifest(manifest)
+            self.time_zone, self.entries, self.id_map = _parse_manifest(
+                manifest, self.version
+            )
             for entry in self.entries:
                 if entry.offset + entry.length > self.manifest_offset:
                     raise ArchiveError(
                         f"bitmap {entry.ref} runs past the start of the manifest"
+                    )
+            for n, chunk in enumerate(self.id_map or ()):
+                if chunk.offset + chunk.length > self.manifest_offset:
+                    raise ArchiveError(
+                        f"id map chunk {n} runs past the start of the manifest"
                     )
         except ArchiveError as error:
             self._file.close()
@@ -355,6 +449,28 @@ class ArchiveReader:
         if checksum != entry.crc32:
             raise self._bad(entry, "its bytes do not match their CRC-32")
 
+    def id_map_chunks(self) -> Iterator[list[tuple[int, bytes]]]:
+        """The id map's entries, a chunk at a time: ``(integer, key)`` pairs
+        in ascending order of integer, each chunk checked against its CRC-32
+        and every key against the rules of ``idmap.encode``. Nothing for a
+        file without an id map."""
+        last = -1
+        for n, chunk in enumerate(self.id_map or ()):
+            data = self._read_at(chunk.offset, chunk.length)
+            if zlib.crc32(data) != chunk.crc32:
+                raise self._bad_chunk(n, "its bytes do not match their CRC-32")
+            records = _parse_chunk(data, chunk.count, last)
+            if isinstance(records, str):
+                raise self._bad_chunk(n, records)
+            if records:
+                last = records[-1][0]
+            yield records
+
+    def verify_id_map(self) -> None:
+        """Check every chunk of the id map, one in memory at a time."""
+        for _ in self.id_map_chunks():
+            pass
+
     def bitmaps(self) -> Iterator[tuple[Entry, BitMap64]]:
         """Every entry with its bitmap, one bitmap in memory at a time."""
         for entry in self.entries:
@@ -371,6 +487,9 @@ class ArchiveReader:
 
     def _bad(self, entry: Entry, why: str) -> ArchiveError:
         return ArchiveError(f"{self.path}: bitmap {entry.ref} is damaged: {why}")
+
+    def _bad_chunk(self, n: int, why: str) -> ArchiveError:
+        return ArchiveError(f"{self.path}: id map chunk {n} is damaged: {why}")
 
     def _read_at(self, offset: int, length: int) -> bytes:
         try:
@@ -395,11 +514,12 @@ class ArchiveReader:
             raise ArchiveError(
                 f"not a bitmapist archive: it starts with {magic!r}, not {MAGIC!r}"
             )
-        if version != FORMAT_VERSION:
+        if version not in _READABLE:
             raise ArchiveError(
                 f"format version {version} is not readable here: this bitmapist "
-                f"reads version {FORMAT_VERSION}"
+                f"reads versions {FORMAT_VERSION} and {ID_MAP_FORMAT_VERSION}"
             )
+        self.version = version
         trailer = self._read_at(self.size - _TRAILER.size, _TRAILER.size)
         offset, length, checksum, zero, end = _TRAILER.unpack(trailer)
         if end != END_MAGIC:
@@ -425,7 +545,9 @@ class ArchiveReader:
         return offset, manifest
 
 
-def _parse_manifest(raw: bytes) -> tuple[tzinfo, tuple[Entry, ...]]:
+def _parse_manifest(
+    raw: bytes, version: int
+) -> tuple[tzinfo, tuple[Entry, ...], tuple[IdMapChunk, ...] | None]:
     try:
         manifest = json.loads(raw.decode())
     except (UnicodeDecodeError, ValueError, RecursionError) as error:
@@ -433,7 +555,7 @@ def _parse_manifest(raw: bytes) -> tuple[tzinfo, tuple[Entry, ...]]:
     fields = _Fields(manifest, "the manifest")
     if fields.text("format") != "bitmapist-archive":
         raise ArchiveError("the manifest's format is not 'bitmapist-archive'")
-    if fields.number("version") != FORMAT_VERSION:
+    if fields.number("version") != version:
         raise ArchiveError("the manifest's version differs from the header's")
     layout = fields.number("key_layout")
     if layout != KEY_LAYOUT_VERSION:
@@ -441,10 +563,7 @@ def _parse_manifest(raw: bytes) -> tuple[tzinfo, tuple[Entry, ...]]:
             f"key layout {layout} is not readable here: this bitmapist reads "
             f"layout {KEY_LAYOUT_VERSION}"
         )
-    if fields.get("id_map") is not None:
-        raise ArchiveError(
-            "the file holds an id map, which this version of bitmapist cannot read"
-        )
+    id_map = _parse_id_map(fields.get("id_map"), version)
     tz = _zone(fields.text("time_zone"))
     records = fields.get("entries")
     if not isinstance(records, list):
@@ -453,7 +572,66 @@ def _parse_manifest(raw: bytes) -> tuple[tzinfo, tuple[Entry, ...]]:
     refs = {entry.ref for entry in entries}
     if len(refs) != len(entries):
         raise ArchiveError("the manifest lists one bitmap more than once")
-    return tz, entries
+    return tz, entries, id_map
+
+
+def _parse_id_map(value: object, version: int) -> tuple[IdMapChunk, ...] | None:
+    if version == FORMAT_VERSION:
+        if value is not None:
+            raise ArchiveError(
+                "the manifest has an id map, which a version-1 file cannot hold"
+            )
+        return None
+    fields = _Fields(value, "the id map")
+    if fields.text("encoding") != _ID_MAP_ENCODING:
+        raise ArchiveError(
+            f"the id map's encoding is not {_ID_MAP_ENCODING!r}: this bitmapist "
+            f"reads no other"
+        )
+    records = fields.get("chunks")
+    if not isinstance(records, list):
+        raise ArchiveError("the id map's chunks are not a list")
+    chunks = []
+    for n, record in enumerate(records):
+        chunk_fields = _Fields(record, f"id map chunk {n}")
+        offset = chunk_fields.number("offset")
+        length = chunk_fields.number("length", MAX_ID_MAP_CHUNK_BYTES)
+        if offset < _HEADER.size:
+            raise ArchiveError(
+                f"id map chunk {n}: offset {offset} is inside the header"
+            )
+        # A record takes at least 11 bytes: the integer, the length, a tag.
+        count = chunk_fields.number("count", length // (_RECORD.size + 1))
+        checksum = chunk_fields.number("crc32", 2**32 - 1)
+        chunks.append(IdMapChunk(offset, length, checksum, count))
+    if fields.number("count") != sum(chunk.count for chunk in chunks):
+        raise ArchiveError("the id map's count is not the sum of its chunks' counts")
+    return tuple(chunks)
+
+
+def _parse_chunk(data: bytes, count: int, last: int) -> list[tuple[int, bytes]] | str:
+    """The records of one id map chunk, or why they are not valid."""
+    records: list[tuple[int, bytes]] = []
+    position = 0
+    while position < len(data):
+        if position + _RECORD.size > len(data):
+            return "it ends inside a record"
+        number, size = _RECORD.unpack_from(data, position)
+        position += _RECORD.size
+        key = data[position : position + size]
+        position += size
+        if len(key) != size:
+            return "it ends inside a record"
+        if number <= last:
+            return f"integer {number} comes after {last}, not in ascending order"
+        why = check_key(key)
+        if why is not None:
+            return f"the key of integer {number} {why}"
+        records.append((number, key))
+        last = number
+    if len(records) != count:
+        return f"it holds {len(records)} entries, the manifest says {count}"
+    return records
 
 
 def _parse_entry(record: object, n: int, tz: tzinfo) -> Entry:

@@ -15,12 +15,15 @@
     │   ├── WriteRefusedError        the store refused a write (out of memory,
     │   │                            read-only replica, cluster node down, a
     │   │                            file opened read-only)
-    │   └── BackendResponseError     any other error the store answered with
+    │   ├── BackendResponseError     any other error the store answered with
+    │   └── PartlyStoredError        a whole-bitmap store on a cluster failed and
+    │                                could not be undone on every shard
     ├── ArchiveError               a file that is no readable bitmapist archive:
     │                              truncated, wrong magic number, bad checksum,
     │                              malformed manifest or bitmap, hostile lengths
     └── IncompleteLoadError        a load stopped part way; it names the bitmaps
-                                   loaded and those left as they were
+                                   loaded, those left as they were, and any
+                                   that may be partly loaded
 
 Backends translate their client's errors into this tree at their boundary with
 ``raise ... from``, so callers never need to import redis to handle failures.
@@ -47,6 +50,7 @@ __all__ = [
     "InvalidNameError",
     "InvalidTimestampError",
     "MissingDependencyError",
+    "PartlyStoredError",
     "WriteRefusedError",
 ]
 
@@ -99,22 +103,38 @@ class BackendResponseError(BackendError):
     """The store answered with an error bitmapist has no closer name for."""
 
 
+class PartlyStoredError(BackendError):
+    """Storing a whole bitmap on a Redis Cluster failed, and undoing it could
+    not reach every shard: ``ref`` may hold its new ids in ``shards`` and its
+    old ones elsewhere. The error that stopped the store is ``__cause__``."""
+
+    def __init__(self, message: str, ref: BitmapRef, shards: tuple[int, ...]) -> None:
+        super().__init__(message)
+        self.ref = ref
+        self.shards = shards
+
+
 class ArchiveError(BitmapistError):
     """A file that is not a readable bitmapist archive; the message says where
     and why. Nothing was written from it."""
 
 
 class IncompleteLoadError(BitmapistError):
-    """A load that stopped part way: every bitmap of the file was either
-    written whole or not at all. ``loaded`` and ``not_loaded`` name them, and
-    the error that stopped the load is ``__cause__``."""
+    """A load that stopped part way: ``loaded`` names the bitmaps written
+    whole and ``not_loaded`` those left as they were, and the error that
+    stopped the load is ``__cause__``. ``partial`` names any bitmap (one at
+    most, and only on a Redis Cluster) that could not be put back as it was,
+    so that it may hold some of its new ids; it is listed in ``not_loaded``
+    too."""
 
     def __init__(
         self,
         message: str,
         loaded: tuple[BitmapRef, ...],
         not_loaded: tuple[BitmapRef, ...],
+        partial: tuple[BitmapRef, ...] = (),
     ) -> None:
         super().__init__(message)
         self.loaded = loaded
         self.not_loaded = not_loaded
+        self.partial = partial

@@ -24,7 +24,7 @@ import numpy as np
 from pyroaring import BitMap64
 
 from .errors import ConfigurationError, InvalidIdError
-from .validation import IdArray, check_id, check_ids
+from .validation import MAX_ID, IdArray, check_id, check_ids
 
 __all__ = [
     "MAX_EXTERNAL_ID_BYTES",
@@ -34,6 +34,7 @@ __all__ = [
     "MappedIds",
     "MemoryIdMap",
     "PlainIds",
+    "check_key",
     "decode",
     "encode",
     "ids_for",
@@ -93,6 +94,20 @@ def decode(data: bytes) -> ExternalId:
     return int(body)
 
 
+def check_key(data: bytes) -> str | None:
+    """Why ``data`` is not a key ``encode`` makes (for a reader of keys from
+    elsewhere, such as an archive), or None when it is one."""
+    if not 1 <= len(data) <= MAX_EXTERNAL_ID_BYTES + 1:
+        return f"is {len(data)} bytes long, not 1 to {MAX_EXTERNAL_ID_BYTES + 1}"
+    if data[:1] not in (_STR, _BYTES, _UUID, _INT):
+        return f"starts with {data[:1]!r}, which is no type tag"
+    try:
+        same = encode(decode(data)) == data
+    except (ValueError, InvalidIdError):
+        same = False
+    return None if same else f"{data[:40]!r} is not a valid {data[:1].decode()} id"
+
+
 class IdMap(Protocol):
     """What a backend's map provides; keys are ``encode``d ids."""
 
@@ -105,13 +120,19 @@ class IdMap(Protocol):
     def external(self, ids: Sequence[int]) -> list[bytes]:
         """The key each integer was given to."""
 
+    def entries(self) -> Iterator[tuple[int, bytes]]:
+        """Every (integer, key) pair, in ascending order of integer, read in
+        batches of at most ``BATCH``."""
+
 
 class MemoryIdMap:
-    """The map in process: a dict and a list, under a lock."""
+    """The map in process: two dicts and the integers in ascending order,
+    under a lock. Integers are numbered from one past the largest."""
 
     def __init__(self) -> None:
         self._ids: dict[bytes, int] = {}
-        self._keys: list[bytes] = []
+        self._keys: dict[int, bytes] = {}
+        self._numbers: list[int] = []
         self._lock = threading.Lock()
 
     def get_or_create(self, keys: Sequence[bytes]) -> list[int]:
@@ -120,8 +141,13 @@ class MemoryIdMap:
             for key in keys:
                 number = self._ids.get(key)
                 if number is None:
-                    number = self._ids[key] = len(self._keys)
-                    self._keys.append(key)
+                    number = self._numbers[-1] + 1 if self._numbers else 0
+                    if number > MAX_ID:
+                        raise InvalidIdError(
+                            f"the id map has given out every integer up to "
+                            f"{MAX_ID}: {decode(key)!r} cannot have one"
+                        )
+                    self._add(number, key)
                 found.append(number)
             return found
 
@@ -133,10 +159,47 @@ class MemoryIdMap:
         with self._lock:
             return [self._keys[number] for number in ids]
 
+    def entries(self) -> Iterator[tuple[int, bytes]]:
+        start = 0
+        while True:
+            with self._lock:
+                numbers = self._numbers[start : start + BATCH]
+                batch = [(number, self._keys[number]) for number in numbers]
+            if not batch:
+                return
+            yield from batch
+            start += len(batch)
+
+    def restore(self, entries: Iterable[tuple[int, bytes]]) -> None:
+        """Fill an empty map with ``entries`` (ascending integers, distinct
+        keys), as read from an archive; ValueError when they are not."""
+        with self._lock:
+            if self._numbers:
+                raise ValueError("only an empty id map can be restored")
+            for number, key in entries:
+                if self._numbers and number <= self._numbers[-1]:
+                    raise ValueError(f"integer {number} is not in ascending order")
+                if key in self._ids:
+                    raise ValueError(
+                        f"id {decode(key)!r} has two integers, "
+                        f"{self._ids[key]} and {number}"
+                    )
+                self._add(number, key)
+
+    def _add(self, number: int, key: bytes) -> None:
+        self._ids[key] = number
+        self._keys[number] = key
+        self._numbers.append(number)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._numbers)
+
     def clear(self) -> None:
         with self._lock:
             self._ids.clear()
             self._keys.clear()
+            self._numbers.clear()
 
 
 class Ids(Protocol):

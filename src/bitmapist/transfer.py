@@ -5,29 +5,40 @@ at a time; load checks the whole file, then writes its bitmaps one at a time,
 each in one atomic ``store``. Either way one bitmap is in memory at once, so
 memory follows the largest bitmap, not the file. ``Bitmapist`` delegates its
 ``export``, ``load`` and ``open`` here.
+
+With an id map, export also writes the map's entries for the integers of the
+universe (every id the bitmaps hold), streamed from the map. A load into an
+instance with a map gives each of the file's ids its integer in the target's
+map (numbering those it lacks), then renumbers every bitmap before storing
+it: the one step whose memory follows the map rather than one bitmap, as it
+holds the file's integers and the target's, 16 bytes an id.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+from pyroaring import BitMap64
+
 from .archive import ArchiveReader, write_archive, zone_name
 from .backends import RoaringBackend
-from .backends.base import Exportable
+from .backends.base import Exportable, as_bitmap
 from .errors import (
     ArchiveError,
     BitmapistError,
     ConfigurationError,
     IncompleteLoadError,
     InvalidTimestampError,
+    PartlyStoredError,
 )
-from .expressions import BitmapRef, Kind
-from .idmap import PlainIds
+from .expressions import UNIVERSE, BitmapRef, Kind
+from .idmap import BATCH, IdMap, MappedIds
 from .periods import Period, local_time
-from .validation import check_name
+from .validation import IdArray, check_name
 
 if TYPE_CHECKING:
     from .core import Bitmapist
@@ -59,11 +70,6 @@ def export(
     last = _bound(until, bm, "until")
     backend = _exportable(bm)
     zone_name(bm.timezone)  # an archive must name it: fail before any I/O
-    if not isinstance(bm.ids, PlainIds):
-        raise ConfigurationError(
-            "this instance maps its ids (id_map=True), and format version 1 has "
-            "no place yet for the id map: its bitmaps would hold only numbers"
-        )
     # Periods are identified by their codes, read in the instance's time zone;
     # the backend's own refs are kept to read the bitmaps with.
     own = {}
@@ -71,9 +77,36 @@ def export(
         here = _in_zone(ref, bm)
         if _chosen(here, chosen, first, last):
             own[here] = ref
+    id_map = None
+    if isinstance(bm.ids, MappedIds):
+        mapping = bm.ids.id_map
+
+        def id_map() -> Iterator[tuple[int, bytes]]:
+            return _used_entries(mapping, backend.members(UNIVERSE))
+
     return write_archive(
-        path, bm.timezone, own, lambda ref: backend.members(own[ref]), progress
+        path,
+        bm.timezone,
+        own,
+        lambda ref: backend.members(own[ref]),
+        progress,
+        id_map,
     )
+
+
+def _used_entries(mapping: IdMap, universe: BitMap64) -> Iterator[tuple[int, bytes]]:
+    """The entries of ``mapping`` whose integers the universe holds (every
+    integer any bitmap holds); an error when some of those have none."""
+    found = 0
+    for number, key in mapping.entries():
+        if number in universe:
+            found += 1
+            yield number, key
+    if found != len(universe):
+        raise BitmapistError(
+            f"the id map lists {found} of the {len(universe)} integers the "
+            f"bitmaps hold: it was changed or deleted while bitmaps still use it"
+        )
 
 
 def load(bm: Bitmapist, path: Path, progress: Progress | None = None) -> int:
@@ -81,8 +114,11 @@ def load(bm: Bitmapist, path: Path, progress: Progress | None = None) -> int:
     replacing bitmaps of the same ref; how many were written.
 
     The whole file is checked against its checksums first. Each bitmap is
-    then written in one atomic step: if one fails, the bitmaps before it are
-    loaded, the rest are as they were, and ``IncompleteLoadError`` names both.
+    then written in one atomic step (on a Redis Cluster, staged and committed
+    shard by shard, and rolled back on a failure): if one fails, the bitmaps
+    before it are loaded, the rest are as they were, and
+    ``IncompleteLoadError`` names both, and the one bitmap a cluster could not
+    roll back, if any.
     """
     backend = _exportable(bm)
     with ArchiveReader(path) as reader:
@@ -92,26 +128,116 @@ def load(bm: Bitmapist, path: Path, progress: Progress | None = None) -> int:
                 f"instance works in {zone_name(bm.timezone)}: load it through "
                 f"Bitmapist(..., timezone={zone_name(reader.time_zone)!r})"
             )
+        _check_ids_match(bm, reader, path)
         for entry in reader.entries:
             reader.verify(entry)
+        reader.verify_id_map()
+        renumber = None
+        if isinstance(bm.ids, MappedIds):
+            renumber = Renumbering.through(reader, bm.ids.id_map)
+            renumber.check(reader)
         entries = reader.entries
         loaded: list[BitmapRef] = []
         for entry in entries:
             try:
-                backend.store(_in_zone(entry.ref, bm), reader.read(entry))
+                bitmap = reader.read(entry)
+                if renumber is not None:
+                    bitmap = renumber(bitmap, entry.ref)
+                backend.store(_in_zone(entry.ref, bm), bitmap)
             except BitmapistError as error:
                 pending = tuple(e.ref for e in entries[len(loaded) :])
+                partial = (entry.ref,) if isinstance(error, PartlyStoredError) else ()
+                maybe = f"; {entry.ref} may be partly loaded" if partial else ""
                 raise IncompleteLoadError(
                     f"loading {path} stopped at {entry.ref}: {error}. Loaded "
                     f"{len(loaded)} of {len(entries)} bitmaps "
-                    f"({_listing(loaded)}); not loaded: {_listing(pending)}",
+                    f"({_listing(loaded)}); not loaded: {_listing(pending)}{maybe}",
                     tuple(loaded),
                     pending,
+                    partial,
                 ) from error
             loaded.append(entry.ref)
             if progress is not None:
                 progress(len(loaded), len(entries))
     return len(loaded)
+
+
+def _check_ids_match(bm: Bitmapist, reader: ArchiveReader, path: Path) -> None:
+    mapped = isinstance(bm.ids, MappedIds)
+    if reader.id_map is not None and not mapped:
+        raise ConfigurationError(
+            f"{path} holds ids through an id map (string, bytes or UUID ids, "
+            f"numbered), and this instance has none: load it into "
+            f"Bitmapist(..., id_map=True)"
+        )
+    if reader.id_map is None and mapped:
+        raise ConfigurationError(
+            f"{path} holds plain integer ids, and this instance maps its ids "
+            f"(id_map=True): load it into an instance without id_map"
+        )
+
+
+class Renumbering:
+    """The file's integers and the target map's integers for the same ids,
+    both in ascending order of the file's: a bitmap of the file's integers
+    becomes one of the target's, a window of ids at a time."""
+
+    def __init__(self, path: Path, sources: IdArray, targets: IdArray) -> None:
+        self.path = path
+        self.sources = sources
+        self.targets = targets
+
+    @classmethod
+    def through(cls, reader: ArchiveReader, target: IdMap) -> Renumbering:
+        """Give every id of the file's map its integer in ``target``'s map,
+        numbering ids it has never seen."""
+        sources: list[IdArray] = []
+        targets: list[IdArray] = []
+        for chunk in reader.id_map_chunks():
+            for start in range(0, len(chunk), BATCH):
+                batch = chunk[start : start + BATCH]
+                numbers = target.get_or_create([key for _, key in batch])
+                sources.append(np.array([n for n, _ in batch], dtype=np.uint64))
+                targets.append(np.array(numbers, dtype=np.uint64))
+        empty = np.empty(0, dtype=np.uint64)
+        return cls(
+            reader.path,
+            np.concatenate(sources) if sources else empty,
+            np.concatenate(targets) if targets else empty,
+        )
+
+    def check(self, reader: ArchiveReader) -> None:
+        """Refuse the file, before any bitmap is stored, when a bitmap holds an
+        integer its map does not list; one bitmap is read at a time."""
+        known = as_bitmap(self.sources)
+        for entry in reader.entries:
+            strangers = reader.read(entry) - known
+            if strangers:
+                raise ArchiveError(
+                    f"{self.path}: bitmap {entry.ref} holds integer "
+                    f"{strangers.min()}, which the file's id map does not list"
+                )
+
+    def __call__(self, bitmap: BitMap64, ref: BitmapRef) -> BitMap64:
+        result = BitMap64()
+        for start in range(0, len(bitmap), _WINDOW):
+            ids = np.frombuffer(
+                bitmap[start : start + _WINDOW].to_array(), dtype=np.uint64
+            )
+            at = np.searchsorted(self.sources, ids)
+            known = at < self.sources.size
+            known[known] = self.sources[at[known]] == ids[known]
+            if not known.all():
+                raise ArchiveError(
+                    f"{self.path}: bitmap {ref} holds integer {ids[~known][0]}, "
+                    f"which the file's id map does not list"
+                )
+            result |= as_bitmap(np.sort(self.targets[at]))
+        return result
+
+
+# How many ids a renumbering turns into arrays at once.
+_WINDOW = 2**20
 
 
 def open_archive(
@@ -125,7 +251,13 @@ def open_archive(
     backend = RoaringBackend(path, read_only=not writable)
     if backend.timezone is None:
         raise ArchiveError(f"cannot open {path}: there is no such file")
-    return cls(backend=backend, timezone=backend.timezone, **options)
+    mapped = backend.mapped
+    if options.pop("id_map", mapped) != mapped:
+        raise ConfigurationError(
+            f"{path} {'holds' if mapped else 'has no'} id map: open() follows "
+            f"the file, so leave id_map out"
+        )
+    return cls(backend=backend, timezone=backend.timezone, id_map=mapped, **options)
 
 
 def _exportable(bm: Bitmapist) -> Exportable:

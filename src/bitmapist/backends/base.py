@@ -113,4 +113,6 @@ class Exportable(Backend, Protocol):
 
     def store(self, ref: BitmapRef, bitmap: BitMap64) -> None:
         """Replace the bitmap ``ref`` with ``bitmap`` and add its ids to the
-        universe, atomically; storing the universe adds to it."""
+        universe, atomically; storing the universe adds to it. (On a Redis
+        Cluster: after a failure the bitmap is as it was, or
+        ``PartlyStoredError`` names the shards where it may not be.)"""

@@ -12,6 +12,7 @@ and memory follows the ids marked, not the largest one.
     {prefix}:{<shard>}:names:e / :names:a        names stored in the shard
     {prefix}:{<shard>}:periods:<event>           period codes of an event
     {prefix}:{<shard>}:tmp:<n>                   scratch of a running query
+    {prefix}:{<shard>}:load:<token>:<part>       a load's staging and backup keys
     {prefix}:{meta}:shards                       every shard ever written
     {prefix}:{ids}:forward / :reverse            the id map, when one is used
 
@@ -126,6 +127,11 @@ class ShardedLayout:
 
     def temp_key(self, shard: int, n: int) -> str:
         return f"{self._base(shard)}:tmp:{n}"
+
+    def load_key(self, shard: int, token: str, part: str) -> str:
+        """A key of one load on a cluster (``staging``): ``part`` is
+        "staged", "backup" or "old"."""
+        return f"{self._base(shard)}:load:{token}:{part}"
 
     def shards_key(self) -> str:
         return f"{self.prefix}:{{meta}}:shards"

@@ -685,19 +685,14 @@ class RedisBackend:
     def store(self, ref: BitmapRef, bitmap: BitMap64) -> None:
         """One transaction: the bitmap's shard strings, built here, replace its
         keys (those of shards it no longer has ids in are deleted) and are
-        ORed into the universe's.
+        ORed into the universe's. On a cluster, one atomic step per shard
+        after staging them all, undone on a failure (``staging``).
 
         The transaction queues a few commands per shard, so a bitmap whose
         ids are spread over millions of shards (random 64-bit ids) costs
         client memory per shard; splitting such a store into several
         transactions would give up its atomicity.
         """
-        if is_cluster(self.client):
-            raise errors.ConfigurationError(
-                "loading into a Redis Cluster is not supported: a bitmap is stored "
-                "in one MULTI/EXEC across its shards, which a cluster refuses; "
-                "load into one server, or mark the ids in bulk"
-            )
         if ref != UNIVERSE and self.layout.expand(ref) != ref:
             return  # the layout derives this bitmap from others it keeps
         largest = [bitmap.max()] if bitmap else []
@@ -709,11 +704,13 @@ class RedisBackend:
         )
         if not kept:
             return
+        if is_cluster(self.client):
+            self._store_on_cluster(ref, bitmap, UNIVERSE in kept)
+            return
         registries = self.layout.registries
         pipe = self.client.pipeline(transaction=True)
         written: set[int] = set()
-        shards = (s for ids in self._windows(bitmap) for s in self._by_shard(ids))
-        for shard, offsets in shards:
+        for shard, offsets in self._shards_of(bitmap):
             written.add(shard)
             key = self.layout.bitmap_key(ref, shard)
             universe = self.layout.bitmap_key(UNIVERSE, shard)
@@ -739,6 +736,29 @@ class RedisBackend:
             pipe.sadd(self.layout.shards_key(), *sorted(written))
         with translated("store a bitmap"):
             pipe.execute()
+
+    def _store_on_cluster(
+        self, ref: BitmapRef, bitmap: BitMap64, with_universe: bool
+    ) -> None:
+        """A cluster runs no transaction across slots: the bitmap is staged,
+        then committed shard by shard, and rolled back on a failure
+        (``staging``)."""
+        if not self.layout.registries:
+            raise errors.ConfigurationError(
+                "loading into a Redis Cluster needs the sharded key layout: the "
+                "bitmapist3 layout keeps no registries to find a bitmap's keys by"
+            )
+        # Imported here: that module uses this one's error translation.
+        from .staging import store_staged
+
+        store_staged(self, ref, bitmap, with_universe)
+
+    def _shards_of(
+        self, bitmap: BitMap64
+    ) -> Iterator[tuple[int, np.ndarray[Any, np.dtype[np.uint64]]]]:
+        """Each shard of ``bitmap`` with its ids' offsets, a window at a time."""
+        for ids in self._windows(bitmap):
+            yield from self._by_shard(ids)
 
     def _derived(self, ref: BitmapRef) -> list[BitmapRef]:
         """The year of a month, when the layout derives years from months."""
@@ -773,7 +793,11 @@ class RedisBackend:
         while start < ids.size:
             shard = int(ids[start]) // width
             end = (shard + 1) * width
-            stop = ids.size if end > MAX_ID else int(np.searchsorted(ids, end))
+            # As np.uint64: numpy compares a Python int above 2**53 with a
+            # uint64 array as floats, which cannot tell 2**54 - 1 from 2**54.
+            stop = (
+                ids.size if end > MAX_ID else int(np.searchsorted(ids, np.uint64(end)))
+            )
             yield shard, ids[start:stop] - np.uint64(shard * width)
             start = stop
 

@@ -8,11 +8,12 @@ atomically there. Lookups are plain HMGETs and never add an id.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from importlib import resources
 from typing import Any
 
 from .. import errors
+from ..idmap import BATCH
 from .keys import ShardedLayout
 from .redis import REDIS_ERRORS, translate_error
 
@@ -60,6 +61,23 @@ class RedisIdMap:
                 f"the map was deleted while bitmaps still use it"
             )
         return [bytes(key) for key in found]
+
+    def entries(self) -> Iterator[tuple[int, bytes]]:
+        """Every pair, ascending, ``BATCH`` integers per HMGET: ``idmap.lua``
+        numbers ids from the size of the map, so they are 0 to HLEN - 1."""
+        try:
+            size = int(self._client.hlen(self._reverse))
+        except REDIS_ERRORS as error:
+            raise translate_error(error, "read the id map") from error
+        for start in range(0, size, BATCH):
+            numbers = list(range(start, min(start + BATCH, size)))
+            try:
+                found = self._client.hmget(self._reverse, numbers)
+            except REDIS_ERRORS as error:
+                raise translate_error(error, "read the id map") from error
+            for number, key in zip(numbers, found, strict=True):
+                if key is not None:
+                    yield number, bytes(key)
 
     def keys(self) -> list[str]:
         """The Redis keys the map is kept in."""

@@ -11,7 +11,8 @@ With a ``path``, the bitmaps persist in a bitmapist archive (``archive``):
 read whole when the backend is made, written whole, atomically, by ``save()``
 and by ``close()`` when anything changed. A crash between saves loses what
 was written since the last one; the file is never left half-written. The
-archive holds no id map (format version 1 has none) and no deadlines.
+archive holds the id map when there is one (format version 2), and no
+deadlines.
 """
 
 from __future__ import annotations
@@ -80,11 +81,12 @@ class RoaringBackend:
         self.read_only = read_only
         self.timezone: tzinfo | None = None
         self._changed = False
-        if self.path is not None and (read_only or self.path.exists()):
-            with ArchiveReader(self.path) as reader:
-                self._bitmaps = dict((e.ref, b) for e, b in reader.bitmaps())
-                self.timezone = reader.time_zone
         self._id_map = MemoryIdMap()
+        # Whether the ids are mapped: the file had an id map, or the map has
+        # entries. A file without one gives an instance of plain integers.
+        self._mapped = False
+        if self.path is not None and (read_only or self.path.exists()):
+            self._read(self.path)
         self._clock = clock
         self._deadlines: dict[BitmapRef, datetime] = {}
         # (deadline, order, ref), soonest first; a ref written again with a new
@@ -186,6 +188,36 @@ class RoaringBackend:
         """The id map, in process like the bitmaps."""
         return self._id_map
 
+    @property
+    def mapped(self) -> bool:
+        """Whether the bitmaps hold integers of the id map: the file read had
+        one, or ids have been mapped since."""
+        return self._mapped or len(self._id_map) > 0
+
+    def _read(self, path: Path) -> None:
+        with ArchiveReader(path) as reader:
+            self._bitmaps = dict((e.ref, b) for e, b in reader.bitmaps())
+            self.timezone = reader.time_zone
+            if reader.id_map is None:
+                return
+            self._mapped = True
+            try:
+                self._id_map.restore(
+                    pair for chunk in reader.id_map_chunks() for pair in chunk
+                )
+            except ValueError as error:
+                raise ArchiveError(f"{path}: the id map is damaged: {error}") from None
+        known = BitMap64(self._id_map_numbers())
+        for ref, bitmap in self._bitmaps.items():
+            if not bitmap.issubset(known):
+                raise ArchiveError(
+                    f"{path}: bitmap {ref} holds integers the id map does not "
+                    f"list, such as {(bitmap - known).min()}"
+                )
+
+    def _id_map_numbers(self) -> list[int]:
+        return [number for number, _ in self._id_map.entries()]
+
     def refs(self) -> Set[BitmapRef]:
         with self._lock:
             return set(self._bitmaps)
@@ -208,7 +240,11 @@ class RoaringBackend:
             raise WriteRefusedError(f"{self.path} was opened read-only")
         with self._lock:
             write_archive(
-                self.path, self._time_zone(), self._bitmaps, self._bitmaps.__getitem__
+                self.path,
+                self._time_zone(),
+                self._bitmaps,
+                self._bitmaps.__getitem__,
+                id_map=self._id_map.entries if self.mapped else None,
             )
             self._changed = False
 

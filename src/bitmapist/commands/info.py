@@ -39,6 +39,7 @@ def run(arguments: argparse.Namespace) -> int:
                 for done, entry in enumerate(reader.entries, 1):
                     reader.read(entry)
                     progress(done, len(reader.entries))
+                reader.verify_id_map()
             print(f"all {len(reader.entries)} bitmaps match their checksums")
     return 0
 
@@ -75,8 +76,12 @@ def describe(reader: ArchiveReader) -> str:
         for row in rows
     ]
     lines.insert(1, "  ".join("-" * width for width in widths))
+    mapped = ""
+    if reader.id_map is not None:
+        ids = sum(chunk.count for chunk in reader.id_map)
+        mapped = f", an id map of {ids:,} ids"
     head = (
         f"{reader.path}: bitmapist archive, {reader.size:,} bytes, "
-        f"{len(reader.entries):,} bitmaps, periods in {reader.time_zone}"
+        f"{len(reader.entries):,} bitmaps{mapped}, periods in {reader.time_zone}"
     )
     return "\n".join([head, "", *lines]).rstrip()

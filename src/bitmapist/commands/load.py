@@ -18,8 +18,8 @@ def register(subparsers: Any) -> None:
         help="write an archive file's bitmaps into a store",
         description="Write every bitmap of FILE into the store at URL, each "
         "replacing the bitmap of the same name and period, in the time zone "
-        "the file records. The file is checked whole before anything is "
-        "written.",
+        "the file records; a file with an id map goes through the store's id "
+        "map. The file is checked whole before anything is written.",
     )
     parser.add_argument("file")
     parser.add_argument("url")
@@ -29,10 +29,12 @@ def register(subparsers: Any) -> None:
 
 def run(arguments: argparse.Namespace) -> int:
     with ArchiveReader(arguments.file) as reader:
-        zone = reader.time_zone
+        zone, mapped = reader.time_zone, reader.id_map is not None
     options = store_options(arguments)
     with (
-        Bitmapist.from_url(arguments.url, timezone=zone, **options) as bm,
+        Bitmapist.from_url(
+            arguments.url, timezone=zone, id_map=mapped, **options
+        ) as bm,
         progress_bar("load") as progress,
     ):
         loaded = bm.load(arguments.file, progress=progress)
