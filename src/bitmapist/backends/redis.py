@@ -12,6 +12,7 @@ Redis errors are translated into ``bitmapist.errors`` here, at the boundary.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import math
 from collections.abc import Callable, Iterator, Mapping, Sequence, Set
@@ -32,7 +33,7 @@ from ..validation import MAX_ID, IdArray
 from . import redis_writes, scanning
 from .base import Write, as_bitmap
 from .dense import DensePlan
-from .keys import DEFAULT_PREFIX, DEFAULT_SHARD_WIDTH, layout_named
+from .keys import DEFAULT_PREFIX, DEFAULT_SHARD_WIDTH, ShardedLayout, layout_named
 from .transactions import ShardTransactions, is_cluster
 
 if TYPE_CHECKING:
@@ -477,12 +478,7 @@ class RedisBackend:
     def _queue_shards(
         self, pipe: Any, program: _Program, shards: Sequence[int], mode: str
     ) -> None:
-        keys: list[str] = []
-        for shard in shards:
-            keys += [self.layout.bitmap_key(ref, shard) for ref in program.leaves]
-        # A script runs alone: the shards of one call take turns with the
-        # first one's scratch keys, and one server needs no slot for them.
-        keys += [self.layout.temp_key(shards[0], n) for n in range(program.scratch)]
+        keys = _call_keys(self.layout, program.leaves, tuple(shards), program.scratch)
         args = [mode, 0, f"{len(program.leaves)}:{len(shards)}", *program.tokens]
         sha = self._script_sha(_EVALUATE)
         pipe.execute_command("EVALSHA", sha, len(keys), *keys, *args)
@@ -837,6 +833,23 @@ def _encode(offsets: np.ndarray[Any, np.dtype[np.uint64]]) -> bytes:
     string = np.zeros(int(bytes_[-1]) + 1, dtype=np.uint8)
     string[bytes_[firsts]] = np.bitwise_or.reduceat(masks, firsts)
     return string.tobytes()
+
+
+# A dashboard asks the same few queries over the same shards again and again:
+# naming their keys is most of the client's work for a query of many shards.
+@functools.lru_cache(maxsize=64)
+def _call_keys(
+    layout: ShardedLayout,
+    leaves: tuple[BitmapRef, ...],
+    shards: tuple[int, ...],
+    scratch: int,
+) -> tuple[str, ...]:
+    """The KEYS of one call of ``evaluate.lua`` over ``shards`` of one server:
+    each shard's leaves, then scratch keys, which the shards take in turn (a
+    script runs alone, and one server needs no slot for them)."""
+    keys = [layout.bitmap_key(ref, shard) for shard in shards for ref in leaves]
+    keys += [layout.temp_key(shards[0], n) for n in range(scratch)]
+    return tuple(keys)
 
 
 def _split(replies: list[Any], size: int, shards: Sequence[int]) -> list[list[Any]]:

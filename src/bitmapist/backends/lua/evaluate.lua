@@ -29,85 +29,94 @@ local base = 0
 -- How many scratch keys the shard has used, and the most any has.
 local used, most = 0, 0
 
-local function key(n)
-  return KEYS[base + n]
-end
-
 local function scratch()
   used = used + 1
   if used > most then most = used end
   return KEYS[first_scratch + used]
 end
 
-local function bitop(op, dest, sources)
-  redis.call("BITOP", op, dest, unpack(sources))
+-- The operands of an operation are stack[lo..hi]; its result replaces them
+-- at stack[lo]. One stack serves every shard.
+local stack = {}
+
+local function bitop(op, dest, lo, hi)
+  redis.call("BITOP", op, dest, unpack(stack, lo, hi))
   return dest
 end
 
 local combine = {}
 
-combine["&"] = function(operands) return bitop("AND", scratch(), operands) end
-combine["|"] = function(operands) return bitop("OR", scratch(), operands) end
-combine["^"] = function(operands) return bitop("XOR", scratch(), operands) end
+combine["&"] = function(lo, hi) return bitop("AND", scratch(), lo, hi) end
+combine["|"] = function(lo, hi) return bitop("OR", scratch(), lo, hi) end
+combine["^"] = function(lo, hi) return bitop("XOR", scratch(), lo, hi) end
 
 -- a - (b | c ...) == a XOR (a AND (b | c ...)); BITOP NOT would depend on
 -- string lengths, so it is never used.
-combine["-"] = function(operands)
-  local first = operands[1]
-  local rest = {unpack(operands, 2)}
+combine["-"] = function(lo, hi)
+  local first = stack[lo]
   local part = scratch()
-  if #rest == 0 then
-    return bitop("OR", part, {first})
+  if hi == lo then
+    return bitop("OR", part, lo, lo)
   end
-  if #rest > 1 then
-    bitop("OR", part, rest)
-    rest = {part}
+  local rest = stack[lo + 1]
+  if hi > lo + 1 then
+    rest = bitop("OR", part, lo + 1, hi)
   end
-  bitop("AND", part, {first, rest[1]})
-  return bitop("XOR", scratch(), {first, part})
+  redis.call("BITOP", "AND", part, first, rest)
+  local result = scratch()
+  redis.call("BITOP", "XOR", result, first, part)
+  return result
 end
 
 local truth = {}
-truth["&"] = function(bits)
-  for _, bit in ipairs(bits) do if not bit then return false end end
+truth["&"] = function(lo, hi)
+  for i = lo, hi do if not stack[i] then return false end end
   return true
 end
-truth["|"] = function(bits)
-  for _, bit in ipairs(bits) do if bit then return true end end
+truth["|"] = function(lo, hi)
+  for i = lo, hi do if stack[i] then return true end end
   return false
 end
-truth["^"] = function(bits)
+truth["^"] = function(lo, hi)
   local odd = false
-  for _, bit in ipairs(bits) do if bit then odd = not odd end end
+  for i = lo, hi do if stack[i] then odd = not odd end end
   return odd
 end
-truth["-"] = function(bits)
-  if not bits[1] then return false end
-  for i = 2, #bits do if bits[i] then return false end end
+truth["-"] = function(lo, hi)
+  if not stack[lo] then return false end
+  for i = lo + 1, hi do if stack[i] then return false end end
   return true
 end
 
+-- The postfix program, read once for every shard: a step is a leaf's index,
+-- or an operation's sign with its number of operands.
+local steps = {}
+for i = 4, #ARGV do
+  local token = ARGV[i]
+  local sign = string.sub(token, 1, 1)
+  if combine[sign] then
+    steps[#steps + 1] = {sign, tonumber(string.sub(token, 2))}
+  else
+    steps[#steps + 1] = {false, tonumber(token)}
+  end
+end
+
+local operate = mode == "contains" and truth or combine
+
 local function run()
-  local stack = {}
-  for i = 4, #ARGV do
-    local token = ARGV[i]
-    local sign = string.sub(token, 1, 1)
-    if combine[sign] then
-      local k = tonumber(string.sub(token, 2))
-      local operands = {}
-      for j = #stack - k + 1, #stack do
-        table.insert(operands, stack[j])
-        stack[j] = nil
-      end
+  local top = 0
+  for _, step in ipairs(steps) do
+    local sign, n = step[1], step[2]
+    if not sign then
+      top = top + 1
       if mode == "contains" then
-        table.insert(stack, truth[sign](operands))
+        stack[top] = redis.call("GETBIT", KEYS[base + n], offset) == 1
       else
-        table.insert(stack, combine[sign](operands))
+        stack[top] = KEYS[base + n]
       end
-    elseif mode == "contains" then
-      table.insert(stack, redis.call("GETBIT", key(tonumber(token)), offset) == 1)
     else
-      table.insert(stack, key(tonumber(token)))
+      top = top - n + 1
+      stack[top] = operate[sign](top, top + n - 1)
     end
   end
   local result = stack[1]
@@ -121,24 +130,25 @@ end
 
 local answers = {}
 local total = 0
-for shard = 1, shards do
-  base = (shard - 1) * leaves
-  used = 0
-  local ok, answer = pcall(run)
-  if not ok then
-    for i = 1, most do redis.call("DEL", KEYS[first_scratch + i]) end
-    if type(answer) == "table" and answer.err then
-      return redis.error_reply(answer.err)
+local ok, err = pcall(function()
+  for shard = 1, shards do
+    base = (shard - 1) * leaves
+    used = 0
+    local answer = run()
+    if mode == "count" then
+      total = total + answer
+    else
+      answers[shard] = answer
     end
-    return redis.error_reply(tostring(answer))
   end
-  if mode == "count" then
-    total = total + answer
-  else
-    table.insert(answers, answer)
-  end
-end
+end)
 for i = 1, most do redis.call("DEL", KEYS[first_scratch + i]) end
+if not ok then
+  if type(err) == "table" and err.err then
+    return redis.error_reply(err.err)
+  end
+  return redis.error_reply(tostring(err))
+end
 if mode == "count" then
   return total
 elseif several then
