@@ -590,6 +590,44 @@ def test_a_roaring_file_keeps_its_id_map(tmp_path: Path) -> None:
     assert reopened.get_day_event("a", NOW).to_numpy().tolist() == [0, 1, 2]
 
 
+def test_a_roaring_file_refuses_an_instance_whose_ids_do_not_match(
+    tmp_path: Path,
+) -> None:
+    mapped, plain = tmp_path / "mapped.bma", tmp_path / "plain.bma"
+    with Bitmapist(backend=RoaringBackend(path=mapped), id_map=True) as bm:
+        bm.mark_event("a", "x", NOW)
+    with Bitmapist(backend=RoaringBackend(path=plain)) as bm:
+        bm.mark_event("a", 7, NOW)
+
+    with pytest.raises(ConfigurationError, match="pass id_map=True"):
+        Bitmapist(backend=RoaringBackend(path=mapped))
+    with pytest.raises(ConfigurationError, match="leave id_map out"):
+        Bitmapist(backend=RoaringBackend(path=plain), id_map=True)
+
+    assert Bitmapist(backend=RoaringBackend(path=tmp_path / "new.bma"), id_map=True)
+
+
+def test_a_roaring_file_is_not_replaced_by_one_it_could_not_open(
+    tmp_path: Path,
+) -> None:
+    """A plain instance made while the store was empty writes an integer the
+    map does not list: save() refuses, and the file stays as it was."""
+    path = tmp_path / "store.bma"
+    backend = RoaringBackend(path=path)
+    plain = Bitmapist(backend=backend, clock=fixed_clock)
+    mapped = Bitmapist(backend=backend, id_map=True, clock=fixed_clock)
+    mapped.mark_events("a", ["x", "y"], NOW)
+    backend.save()
+    saved = path.read_bytes()
+    plain.mark_event("a", 12345, NOW)
+
+    with pytest.raises(ArchiveError, match="12345"):
+        backend.save()
+
+    assert path.read_bytes() == saved
+    assert RoaringBackend(path=path).mapped
+
+
 def test_a_bitmap_holding_an_integer_the_map_lacks_is_refused(
     tmp_path: Path,
 ) -> None:
