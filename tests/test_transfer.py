@@ -360,7 +360,7 @@ def test_the_command_line_moves_an_id_map(
     copy.mark_event("active", "carol", date(2024, 1, 1))
     file = tmp_path / "mapped.bma"
 
-    assert main(["export", redis_server.url, str(file), "--id-map"]) == 0
+    assert main(["export", redis_server.url, str(file)]) == 0
     assert main(["info", str(file), "--verify"]) == 0
     assert main(["load", str(file), redis_server.url, "--prefix", "copy"]) == 0
 
@@ -368,6 +368,47 @@ def test_the_command_line_moves_an_id_map(
     assert list(iter(copy.get_day_event("active", NOW))) == ["alice", "bob"]
     assert set(copy.get_universe()) == {"alice", "bob", "carol"}
     client.close()
+
+
+def test_the_command_line_refuses_a_plain_file_for_a_store_with_an_id_map(
+    redis_server: RedisServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    client = redis_server.client()
+    client.flushall()
+    source = Bitmapist(redis_client=client, id_map=True, clock=fixed_clock)
+    source.mark_events("active", ["alice", "bob"], NOW)
+    before = contents(source)
+    plain = Bitmapist(clock=fixed_clock)
+    plain.mark_event("active", 5, NOW)
+    plain.export(tmp_path / "plain.bma")
+
+    assert main(["load", str(tmp_path / "plain.bma"), redis_server.url]) == 1
+
+    assert "store without an id map" in capsys.readouterr().err
+    assert contents(source) == before
+    client.close()
+
+
+def test_a_store_with_an_id_map_exports_it_and_refuses_a_plain_file(
+    make_bitmapist: MakeBitmapist, tmp_path: Path
+) -> None:
+    """Through an instance made without id_map=True too: the file keeps the
+    map, and a plain file's integers are not mixed into the map's."""
+    plain = make_bitmapist()
+    mapped = make_bitmapist(id_map=True)
+    mapped.mark_events("active", ["alice", "bob"], NOW)
+    other = Bitmapist(clock=fixed_clock)
+    other.mark_event("active", 5, NOW)
+    other.export(tmp_path / "plain.bma")
+    before = contents(plain)
+
+    plain.export(tmp_path / "store.bma")
+    with pytest.raises(ConfigurationError, match="store without an id map"):
+        plain.load(tmp_path / "plain.bma")
+
+    offline = Bitmapist.open(tmp_path / "store.bma", clock=fixed_clock)
+    assert list(iter(offline.get_day_event("active", NOW))) == ["alice", "bob"]
+    assert contents(plain) == before
 
 
 def test_refs_name_every_bitmap(bm: Bitmapist) -> None:

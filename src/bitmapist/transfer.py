@@ -7,7 +7,9 @@ memory follows the largest bitmap, not the file. ``Bitmapist`` delegates its
 ``export``, ``load`` and ``open`` here.
 
 With an id map, export also writes the map's entries for the integers of the
-universe (every id the bitmaps hold), streamed from the map. A load into an
+universe (every id the bitmaps hold), streamed from the map; it does so
+whenever the store's map has entries, even through an instance made without
+``id_map=True``, and a plain file does not load into such a store. A load into an
 instance with a map gives each of the file's ids its integer in the target's
 map (numbering those it lacks), then renumbers every bitmap before storing
 it: the one step whose memory follows the map rather than one bitmap, as it
@@ -78,11 +80,12 @@ def export(
         if _chosen(here, chosen, first, last):
             own[here] = ref
     id_map = None
-    if isinstance(bm.ids, MappedIds):
-        mapping = bm.ids.id_map
+    mapping = _id_map_of(bm)
+    if mapping is not None:
+        used = mapping
 
         def id_map() -> Iterator[tuple[int, bytes]]:
-            return _used_entries(mapping, backend.members(UNIVERSE))
+            return _used_entries(used, backend.members(UNIVERSE))
 
     return write_archive(
         path,
@@ -92,6 +95,20 @@ def export(
         progress,
         id_map,
     )
+
+
+def _id_map_of(bm: Bitmapist) -> IdMap | None:
+    """The map the store's integers go through: the instance's, or the one the
+    store keeps when it has entries, though the instance was made without
+    ``id_map=True`` (an export must not drop it, nor a load mix plain integers
+    into it). None when the store has no map, or an empty one."""
+    if isinstance(bm.ids, MappedIds):
+        return bm.ids.id_map
+    make_map = getattr(bm.backend, "id_map", None)
+    if make_map is None:
+        return None
+    mapping: IdMap = make_map()
+    return mapping if next(mapping.entries(), None) is not None else None
 
 
 def _used_entries(mapping: IdMap, universe: BitMap64) -> Iterator[tuple[int, bytes]]:
@@ -174,6 +191,12 @@ def _check_ids_match(bm: Bitmapist, reader: ArchiveReader, path: Path) -> None:
         raise ConfigurationError(
             f"{path} holds plain integer ids, and this instance maps its ids "
             f"(id_map=True): load it into an instance without id_map"
+        )
+    if reader.id_map is None and _id_map_of(bm) is not None:
+        raise ConfigurationError(
+            f"{path} holds plain integer ids, and the target store has an id "
+            f"map whose integers its bitmaps hold: the file's would be taken for "
+            f"the map's. Load it into a store without an id map"
         )
 
 
