@@ -655,13 +655,20 @@ def test_a_roaring_file_is_not_replaced_by_one_it_could_not_open(
 
 
 def test_a_bitmap_holding_an_integer_the_map_lacks_is_refused(
-    tmp_path: Path,
+    make_bitmapist: MakeBitmapist, tmp_path: Path
 ) -> None:
+    """Refused before the file's ids are numbered in the target's map."""
     with ArchiveWriter(tmp_path / "bad.bma", timezone.utc, id_map=True) as writer:
         writer.add(UNIVERSE, BitMap64([0, 1]))
         writer.add_id_map([(0, b"salice")])
+    target = make_bitmapist(id_map=True)
+    target.mark_event("a", "bob", NOW)
+    assert isinstance(target.ids, MappedIds)
+    before = list(target.ids.id_map.entries())
 
     with pytest.raises(ArchiveError, match="integer 1, which the file's id map"):
-        Bitmapist(id_map=True, clock=fixed_clock).load(tmp_path / "bad.bma")
+        target.load(tmp_path / "bad.bma")
     with pytest.raises(ArchiveError, match="the id map does not list"):
         Bitmapist.open(tmp_path / "bad.bma")
+
+    assert list(target.ids.id_map.entries()) == before == [(0, b"sbob")]

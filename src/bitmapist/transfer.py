@@ -9,11 +9,12 @@ memory follows the largest bitmap, not the file. ``Bitmapist`` delegates its
 With an id map, export also writes the map's entries for the integers of the
 universe (every id the bitmaps hold), streamed from the map; it does so
 whenever the store's map has entries, even through an instance made without
-``id_map=True``, and a plain file does not load into such a store. A load into an
-instance with a map gives each of the file's ids its integer in the target's
-map (numbering those it lacks), then renumbers every bitmap before storing
-it: the one step whose memory follows the map rather than one bitmap, as it
-holds the file's integers and the target's, 16 bytes an id.
+``id_map=True``, and a plain file does not load into such a store. A load
+into an instance with a map checks the file's map and bitmaps, then gives
+each of the file's ids its integer in the target's map (numbering those it
+lacks), then renumbers every bitmap before storing it: the one step whose
+memory follows the map rather than one bitmap, as it holds the file's
+integers and the target's, 16 bytes an id.
 """
 
 from __future__ import annotations
@@ -148,11 +149,9 @@ def load(bm: Bitmapist, path: Path, progress: Progress | None = None) -> int:
         _check_ids_match(bm, reader, path)
         for entry in reader.entries:
             reader.verify(entry)
-        reader.verify_id_map()
         renumber = None
         if isinstance(bm.ids, MappedIds):
             renumber = Renumbering.through(reader, bm.ids.id_map)
-            renumber.check(reader)
         entries = reader.entries
         loaded: list[BitmapRef] = []
         for entry in entries:
@@ -213,33 +212,22 @@ class Renumbering:
     @classmethod
     def through(cls, reader: ArchiveReader, target: IdMap) -> Renumbering:
         """Give every id of the file's map its integer in ``target``'s map,
-        numbering ids it has never seen."""
-        sources: list[IdArray] = []
+        numbering ids it has never seen, once the whole map and every bitmap
+        have been checked: a file refused numbers nothing in ``target``."""
+        parts = [
+            np.array([n for n, _ in chunk], dtype=np.uint64)
+            for chunk in reader.id_map_chunks()
+        ]
+        empty = np.empty(0, dtype=np.uint64)
+        sources = np.concatenate(parts) if parts else empty
+        _check_listed(reader, sources)
         targets: list[IdArray] = []
         for chunk in reader.id_map_chunks():
             for start in range(0, len(chunk), BATCH):
                 batch = chunk[start : start + BATCH]
                 numbers = target.get_or_create([key for _, key in batch])
-                sources.append(np.array([n for n, _ in batch], dtype=np.uint64))
                 targets.append(np.array(numbers, dtype=np.uint64))
-        empty = np.empty(0, dtype=np.uint64)
-        return cls(
-            reader.path,
-            np.concatenate(sources) if sources else empty,
-            np.concatenate(targets) if targets else empty,
-        )
-
-    def check(self, reader: ArchiveReader) -> None:
-        """Refuse the file, before any bitmap is stored, when a bitmap holds an
-        integer its map does not list; one bitmap is read at a time."""
-        known = as_bitmap(self.sources)
-        for entry in reader.entries:
-            strangers = reader.read(entry) - known
-            if strangers:
-                raise ArchiveError(
-                    f"{self.path}: bitmap {entry.ref} holds integer "
-                    f"{strangers.min()}, which the file's id map does not list"
-                )
+        return cls(reader.path, sources, np.concatenate(targets) if targets else empty)
 
     def __call__(self, bitmap: BitMap64, ref: BitmapRef) -> BitMap64:
         result = BitMap64()
@@ -257,6 +245,19 @@ class Renumbering:
                 )
             result |= as_bitmap(np.sort(self.targets[at]))
         return result
+
+
+def _check_listed(reader: ArchiveReader, numbers: IdArray) -> None:
+    """Refuse the file when a bitmap holds an integer its map does not list;
+    one bitmap is read at a time."""
+    known = as_bitmap(numbers)
+    for entry in reader.entries:
+        strangers = reader.read(entry) - known
+        if strangers:
+            raise ArchiveError(
+                f"{reader.path}: bitmap {entry.ref} holds integer "
+                f"{strangers.min()}, which the file's id map does not list"
+            )
 
 
 # How many ids a renumbering turns into arrays at once.
