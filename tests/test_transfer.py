@@ -672,3 +672,28 @@ def test_a_bitmap_holding_an_integer_the_map_lacks_is_refused(
         Bitmapist.open(tmp_path / "bad.bma")
 
     assert list(target.ids.id_map.entries()) == before == [(0, b"sbob")]
+
+
+def test_a_file_listing_one_id_under_two_integers_is_refused(
+    make_bitmapist: MakeBitmapist, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Loading it would merge the two integers' ids into one."""
+    path = tmp_path / "twice.bma"
+    with ArchiveWriter(path, timezone.utc, id_map=True) as writer:
+        writer.add(UNIVERSE, BitMap64([0, 1]))
+        writer.add(BitmapRef(Kind.ATTRIBUTE, "paid"), BitMap64([0, 1]))
+        writer.add_id_map([(0, b"salice"), (1, b"salice")])
+    target = make_bitmapist(id_map=True)
+    assert isinstance(target.ids, MappedIds)
+
+    with pytest.raises(ArchiveError, match="'alice' has two integers, 0 and 1"):
+        target.load(path)
+    with pytest.raises(ArchiveError, match="two integers"), ArchiveReader(path) as r:
+        r.verify_id_map()
+    with pytest.raises(ArchiveError, match="two integers"):
+        Bitmapist.open(path)
+    assert main(["info", str(path), "--verify"]) == 1
+
+    assert "two integers" in capsys.readouterr().err
+    assert target.get_attribute_names() == []
+    assert list(target.ids.id_map.entries()) == []
