@@ -268,6 +268,21 @@ def test_a_rollback_that_cannot_reach_a_node_names_the_partial_bitmap(
     client.close()
 
 
+def test_a_load_survives_the_servers_losing_the_script(
+    target: Bitmapist, archive: Path
+) -> None:
+    client = target.backend.client  # type: ignore[attr-defined]
+    target.load(archive)
+    offline = Bitmapist.open(archive, clock=fixed_clock)
+    for node in client.get_primaries():
+        node.redis_connection.script_flush()
+
+    target.load(archive)
+
+    assert snapshot(target) == snapshot(offline)
+    assert load_keys(client) == []
+
+
 def test_the_command_line_loads_into_a_cluster(
     redis_cluster: RedisCluster, archive: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -256,6 +256,12 @@ def test_the_script_is_loaded_again_after_a_script_flush(client: redis.Redis) ->
 
     assert list(bm.get_day_event("a", NOW) | bm.get_attribute("p")) == [5]
     assert 5 in bm.get_day_event("a", NOW) | bm.get_attribute("p")
+    bm.mark_event("a", 6, NOW)  # the scripts of a single mark are loaded
+    client.script_flush()
+    bm.mark_event("a", 7, NOW)
+    client.script_flush()
+    bm.mark_events("a", [8, 9], NOW)
+    assert list(bm.get_day_event("a", NOW)) == [5, 6, 7, 8, 9]
 
 
 def test_a_refused_write_applies_nothing() -> None:

@@ -211,10 +211,14 @@ class RedisBackend:
             return
         shard, offset = self.layout.shard_of(int(ids[0]))
         call = redis_writes.mark(self.layout, stored, shard, value)
-        sha = self._script_sha(_MARK)
+        # The SHA is taken inside: a retry after NOSCRIPT loads the script again.
         self._run(
             lambda client: client.execute_command(
-                "EVALSHA", sha, len(call.keys), *call.keys, *call.args(offset)
+                "EVALSHA",
+                self._script_sha(_MARK),
+                len(call.keys),
+                *call.keys,
+                *call.args(offset),
             ),
             "write bitmaps",
             pipelined=False,

@@ -146,9 +146,9 @@ class _Store:
             send()
 
     def commit(self, steps: Sequence[Step]) -> None:
-        sha = self.backend._script_sha(_LOAD)
-
         def fill(pipe: Any) -> None:
+            # Taken here, so that a retry after NOSCRIPT loads the script again.
+            sha = self.backend._script_sha(_LOAD)
             for shard, action in steps:
                 keys, args = self.call(shard, action, "commit")
                 pipe.execute_command("EVALSHA", sha, len(keys), *keys, *args)
