@@ -16,8 +16,11 @@ node its commands together):
 A failure while staging changed nothing: the staging keys are deleted (those
 on a node that cannot be reached expire). A failure while committing rolls
 every shard back from its backup, node by node, and raises the failure: the
-bitmap is as it was. When a node cannot be reached for the rollback, its
-shards may hold the new strings, and ``PartlyStoredError`` names them.
+bitmap is as it was. Each rollback leaves the shard's backup as a tombstone
+that expires with the load's keys, so a commit that reaches a node after the
+rollback (a retry, or one still in flight) is refused there, not applied.
+When a node cannot be reached for the rollback, its shards may hold the new
+strings, and ``PartlyStoredError`` names them.
 
 A rollback leaves two things: ids ORed into the universe stay there (the
 universe only grows, as it does when ids are unmarked), and a period registry
