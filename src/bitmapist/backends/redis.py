@@ -54,6 +54,12 @@ _REGISTER = _LUA.joinpath("register.lua").read_text()
 _UNDO = _LUA.joinpath("undo.lua").read_text()
 _WRITE = _UNDO + _LUA.joinpath("write.lua").read_text()
 _MARK = _UNDO + _LUA.joinpath("mark.lua").read_text()
+_TYPES = _LUA.joinpath("types.lua").read_text()
+
+# How many keys one call of types.lua checks, and how many times a store whose
+# keys other clients keep changing is tried before it gives up.
+_CHECKS_PER_CALL = 4096
+_STORE_ATTEMPTS = 5
 
 # How much bitmap and offset data a write sends per round trip: enough that
 # the round trips cost little, little enough that the client holds no more.
@@ -84,7 +90,8 @@ TRANSLATIONS: tuple[tuple[type[Exception], type[errors.BackendError]], ...] = (
     (rex.InvalidResponse, errors.BackendResponseError),
     (rex.DataError, errors.BackendResponseError),
     # Raised only by redis-py features bitmapist does not use (some absent
-    # from older redis-py); listed so nothing reaches the catch-all unnoticed.
+    # from older redis-py), or, for WatchError, caught where it is raised
+    # (``store``); listed so nothing reaches the catch-all unnoticed.
     *(
         (getattr(rex, name), errors.BackendError)
         for name in (
@@ -689,8 +696,10 @@ class RedisBackend:
     def store(self, ref: BitmapRef, bitmap: BitMap64) -> None:
         """One transaction: the bitmap's shard strings, built here, replace its
         keys (those of shards it no longer has ids in are deleted) and are
-        ORed into the universe's. On a cluster, one atomic step per shard
-        after staging them all, undone on a failure (``staging``).
+        ORed into the universe's, after every key it writes was WATCHed and
+        type-checked, so that it is all or nothing. On a cluster, one atomic
+        step per shard after staging them all, undone on a failure
+        (``staging``).
 
         The transaction queues a few commands per shard, so a bitmap whose
         ids are spread over millions of shards (random 64-bit ids) costs
@@ -711,34 +720,78 @@ class RedisBackend:
         if is_cluster(self.client):
             self._store_on_cluster(ref, bitmap, UNIVERSE in kept)
             return
-        registries = self.layout.registries
-        pipe = self.client.pipeline(transaction=True)
-        written: set[int] = set()
-        for shard, offsets in self._shards_of(bitmap):
-            written.add(shard)
-            key = self.layout.bitmap_key(ref, shard)
-            universe = self.layout.bitmap_key(UNIVERSE, shard)
-            if ref == UNIVERSE:
-                # MULTI runs alone, so no query's scratch key is in use here.
-                key = self.layout.temp_key(shard, 0)
-            pipe.set(key, _encode(offsets))
-            if UNIVERSE in kept:
-                pipe.bitop("OR", universe, universe, key)
-            if ref == UNIVERSE:
-                pipe.delete(key)
-            self._register(pipe, ref, shard, None)
-        if ref != UNIVERSE:
-            known = self.layout.fixed_shards or self._registered_shards()
-            for shard in set(known) - written:
-                pipe.delete(self.layout.bitmap_key(ref, shard))
-            if not written and registries:
-                # An empty bitmap stays known by name, as one whose bits were
-                # all cleared does: its name is registered in shard 0.
-                written.add(0)
-                self._register(pipe, ref, 0, None)
-        if written and registries:
-            pipe.sadd(self.layout.shards_key(), *sorted(written))
         with translated("store a bitmap"):
+            for _ in range(_STORE_ATTEMPTS):
+                try:
+                    return self._store_watched(ref, bitmap, UNIVERSE in kept)
+                except rex.WatchError:
+                    log.debug("keys of %s changed while it was stored; again", ref)
+        raise errors.BackendError(
+            f"Redis failed to store {ref}: its keys changed under every one of "
+            f"{_STORE_ATTEMPTS} attempts (other clients writing them)"
+        )
+
+    def _store_watched(self, ref: BitmapRef, bitmap: BitMap64, merge: bool) -> None:
+        """``store`` on one server: every key the transaction writes is
+        WATCHed and type-checked first (``lua/types.lua``), since inside
+        MULTI a key of another type fails only its own command; a key changed
+        before EXEC makes EXEC do nothing (WatchError, and ``store`` tries
+        again)."""
+        layout = self.layout
+        # The strings are built first, to know the keys; MULTI would hold them
+        # all until EXEC anyway.
+        strings = [
+            (shard, _encode(offsets)) for shard, offsets in self._shards_of(bitmap)
+        ]
+        shards = {shard for shard, _ in strings}
+        with self.client.pipeline(transaction=True) as pipe:
+            known: set[int] = set()
+            if ref != UNIVERSE and layout.fixed_shards is not None:
+                known = set(layout.fixed_shards)
+            elif ref != UNIVERSE:
+                pipe.watch(layout.shards_key())
+                known = {int(s) for s in pipe.smembers(layout.shards_key())}
+            named = set(shards) or ({0} if ref != UNIVERSE else set())
+            if not layout.registries:
+                named = set()
+            checks = [(layout.bitmap_key(ref, s), "string") for s in known | shards]
+            if merge:
+                checks += [(layout.bitmap_key(UNIVERSE, s), "string") for s in shards]
+            checks += [
+                (key, "set")
+                for s in named
+                for key, _ in layout.registry_entries(ref, s)
+            ]
+            if named:
+                checks.append((layout.shards_key(), "set"))
+            for start in range(0, len(checks), _CHECKS_PER_CALL):
+                chunk = checks[start : start + _CHECKS_PER_CALL]
+                keys = [key for key, _ in chunk]
+                pipe.watch(*keys)
+                pipe.execute_command(
+                    "EVAL", _TYPES, len(keys), *keys, *(kind for _, kind in chunk)
+                )
+            pipe.multi()
+            for shard, string in strings:
+                key = layout.bitmap_key(ref, shard)
+                universe = layout.bitmap_key(UNIVERSE, shard)
+                if ref == UNIVERSE:
+                    # MULTI runs alone, so no query's scratch key is in use here.
+                    key = layout.temp_key(shard, 0)
+                pipe.set(key, string)
+                if merge:
+                    pipe.bitop("OR", universe, universe, key)
+                if ref == UNIVERSE:
+                    pipe.delete(key)
+            if ref != UNIVERSE:
+                for shard in known - shards:
+                    pipe.delete(layout.bitmap_key(ref, shard))
+            # An empty bitmap stays known by name, as one whose bits were all
+            # cleared does: its name is registered in shard 0.
+            for shard in sorted(named):
+                self._register(pipe, ref, shard, None)
+            if named:
+                pipe.sadd(layout.shards_key(), *sorted(named))
             pipe.execute()
 
     def _store_on_cluster(
