@@ -379,6 +379,62 @@ def test_a_bitmap_shrinking_to_fewer_shards_is_rolled_back_whole(
     assert load_keys(client) == []
 
 
+def after_staging(monkeypatch: pytest.MonkeyPatch, then: Any) -> None:
+    """Run ``then()`` once a store has staged its strings, before it commits."""
+    stage = staging._Store.stage
+
+    def stage_then(store: Any, bitmap: BitMap64, staged: list[int]) -> None:
+        stage(store, bitmap, staged)
+        then()
+
+    monkeypatch.setattr(staging._Store, "stage", stage_then)
+
+
+def test_a_shard_registry_that_refuses_the_shards_stores_nothing(
+    target: Bitmapist, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The SADD to {meta}:shards fails before any commit: the bitmap is as it
+    was and its staged strings are deleted."""
+    client = target.backend.client  # type: ignore[attr-defined]
+    ref = BitmapRef(Kind.ATTRIBUTE, "b")
+    keys = [LAYOUT.bitmap_key(ref, shard) for shard in range(SHARDS)]
+    before = [client.get(key) for key in keys]
+    registry = LAYOUT.shards_key()
+    shards = client.smembers(registry)
+    after_staging(monkeypatch, lambda: client.set(registry, "not a set"))
+
+    with pytest.raises(BackendResponseError, match="register shards"):
+        target.backend.store(ref, BitMap64(spread(2)))  # type: ignore[attr-defined]
+
+    client.delete(registry)
+    client.sadd(registry, *shards)
+    assert [client.get(key) for key in keys] == before
+    assert load_keys(client) == []
+
+
+def test_a_registry_node_lost_before_any_commit_is_no_partial_store(
+    quick_cluster: RedisCluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The node of {meta} stops after staging: the SADD fails, the rollback
+    cannot reach that node's shards, yet nothing was committed, so the store
+    raises the failure itself, not PartlyStoredError."""
+    client = quick_cluster.client(socket_connect_timeout=0.5, socket_timeout=1)
+    bm = Bitmapist(redis_client=client, clock=fixed_clock)
+    old_data(bm)
+    port = client.get_node_from_key(LAYOUT.shards_key()).port
+    victim = next(s for s in quick_cluster.servers if s.port == port)
+    after_staging(monkeypatch, victim.stop)
+
+    with pytest.raises(BackendError) as caught:
+        bm.backend.store(  # type: ignore[attr-defined]
+            BitmapRef(Kind.ATTRIBUTE, "b"), BitMap64(spread(2))
+        )
+
+    assert not isinstance(caught.value, PartlyStoredError)
+    assert "register shards" in str(caught.value)
+    client.close()
+
+
 def test_the_command_line_loads_into_a_cluster(
     redis_cluster: RedisCluster, archive: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

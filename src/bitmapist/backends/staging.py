@@ -20,7 +20,8 @@ bitmap is as it was. Each rollback leaves the shard's backup as a tombstone
 that expires with the load's keys, so a commit that reaches a node after the
 rollback (a retry, or one still in flight) is refused there, not applied.
 When a node cannot be reached for the rollback, its shards may hold the new
-strings, and ``PartlyStoredError`` names them.
+strings, and ``PartlyStoredError`` names them; a failure before any commit
+was sent (registering the shards) changed nothing, and raises as it is.
 
 A rollback leaves two things: ids ORed into the universe stay there (the
 universe only grows, as it does when ids are unmarked), and a period registry
@@ -91,15 +92,19 @@ def store_staged(
         if not staged:
             # An empty bitmap stays known by name, as on one server.
             steps.append((0, "name"))
+    sent = False  # whether any commit went out: before, nothing can be partial
     try:
         if ref != UNIVERSE or staged:
             # Registered before any commit, as writes do: no later than data.
             with translated("register shards"):
                 backend.client.sadd(backend.layout.shards_key(), *(staged or [0]))
         for start in range(0, len(steps), SHARDS_PER_PIPELINE):
+            sent = True
             store.commit(steps[start : start + SHARDS_PER_PIPELINE])
     except errors.BackendError as error:
         committed, unreachable = store.roll_back(steps)
+        if not sent:
+            raise  # staging keys a rollback could not reach expire
         left = sorted(unreachable | (committed if merge == "u" else set()))
         if left:
             raise errors.PartlyStoredError(
