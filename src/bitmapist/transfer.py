@@ -37,6 +37,7 @@ from .errors import (
     IncompleteLoadError,
     InvalidTimestampError,
     PartlyStoredError,
+    listing,
 )
 from .expressions import UNIVERSE, BitmapRef, Kind
 from .idmap import BATCH, IdMap, MappedIds
@@ -167,7 +168,7 @@ def load(bm: Bitmapist, path: Path, progress: Progress | None = None) -> int:
                 raise IncompleteLoadError(
                     f"loading {path} stopped at {entry.ref}: {error}. Loaded "
                     f"{len(loaded)} of {len(entries)} bitmaps "
-                    f"({_listing(loaded)}); not loaded: {_listing(pending)}{maybe}",
+                    f"({listing(loaded)}); not loaded: {listing(pending)}{maybe}",
                     tuple(loaded),
                     pending,
                     partial,
@@ -334,11 +335,3 @@ def _chosen(
         return True
     after = since is None or ref.period.start >= since
     return after and (until is None or ref.period.end <= until)
-
-
-def _listing(refs: Iterable[BitmapRef], most: int = 10) -> str:
-    shown = [str(ref) for ref in refs]
-    if not shown:
-        return "none"
-    more = f" and {len(shown) - most} more" if len(shown) > most else ""
-    return ", ".join(shown[:most]) + more

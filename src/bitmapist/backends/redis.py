@@ -219,10 +219,10 @@ class RedisBackend:
         shard, offset = self.layout.shard_of(int(ids[0]))
         call = redis_writes.mark(self.layout, stored, shard, value)
         # The SHA is taken inside: a retry after NOSCRIPT loads the script again.
-        self._run(
+        self.run(
             lambda client: client.execute_command(
                 "EVALSHA",
-                self._script_sha(_MARK),
+                self.script_sha(_MARK),
                 len(call.keys),
                 *call.keys,
                 *call.args(offset),
@@ -275,18 +275,18 @@ class RedisBackend:
         if len(units) == 1 and not units[0].scratch and not shards:
             # One script call, as a single mark sends: a pipeline would only
             # cost the client time.
-            self._run(
+            self.run(
                 lambda client: self._queue_unit(client, units[0]),
                 "write bitmaps",
                 pipelined=False,
             )
         elif units or shards:
-            self._check_transactions(self._run(fill, "write bitmaps"))
+            self._check_transactions(self.run(fill, "write bitmaps"))
 
     def _queue_unit(self, pipe: Any, unit: redis_writes.Unit) -> Any:
         """One unit as one transaction, several of which share a pipeline; a
         unit of one script call needs no MULTI, a script being atomic."""
-        sha = self._script_sha(_WRITE)
+        sha = self.script_sha(_WRITE)
         if unit.scratch:
             pipe.execute_command("MULTI")
             for key, bitmap in unit.scratch:
@@ -377,7 +377,7 @@ class RedisBackend:
         def fill(pipe: Any) -> None:
             self._queue(pipe, program, shard, "contains", offset)
 
-        return bool(self._run(fill, "test an id")[0])
+        return bool(self.run(fill, "test an id")[0])
 
     def members(self, expression: Expression) -> BitMap64:
         # Sorted ids are pyroaring's fastest input. They go in a window of
@@ -474,12 +474,12 @@ class RedisBackend:
             pipe.smembers(self.layout.shards_key())
             fill(known)(pipe)
 
-        replies = self._run(fill_known, "evaluate a query")
+        replies = self.run(fill_known, "evaluate a query")
         registered = {int(s) for s in replies[0]}
         found = answers(known, replies[1:])
         missing = sorted(registered - self._shards)
         if missing:
-            found.update(answers(missing, self._run(fill(missing), "evaluate a query")))
+            found.update(answers(missing, self.run(fill(missing), "evaluate a query")))
         self._shards = registered
         # A shard known from the last query but no longer registered (the
         # keyspace emptied) has no keys left: its answer is 0 or "".
@@ -495,7 +495,7 @@ class RedisBackend:
         # first one's scratch keys, and one server needs no slot for them.
         keys += [self.layout.temp_key(shards[0], n) for n in range(program.scratch)]
         args = [mode, 0, f"{len(program.leaves)}:{len(shards)}", *program.tokens]
-        sha = self._script_sha(_EVALUATE)
+        sha = self.script_sha(_EVALUATE)
         pipe.execute_command("EVALSHA", sha, len(keys), *keys, *args)
 
     def _on_every_shard(
@@ -515,7 +515,7 @@ class RedisBackend:
 
         if self.layout.fixed_shards is not None:
             shards = self.layout.fixed_shards
-            replies = self._run(fill(shards), action)
+            replies = self.run(fill(shards), action)
             return list(zip(shards, _split(replies, size, shards), strict=True))
         known = sorted(self._shards)
 
@@ -523,12 +523,12 @@ class RedisBackend:
             pipe.smembers(self.layout.shards_key())
             fill(known)(pipe)
 
-        replies = self._run(fill_known, action)
+        replies = self.run(fill_known, action)
         registered = {int(s) for s in replies[0]}
         answers = dict(zip(known, _split(replies[1:], size, known), strict=True))
         missing = sorted(registered - self._shards)
         if missing:
-            late = self._run(fill(missing), action)
+            late = self.run(fill(missing), action)
             answers.update(zip(missing, _split(late, size, missing), strict=True))
         self._shards = registered
         return [(shard, answers[shard]) for shard in sorted(registered)]
@@ -541,17 +541,20 @@ class RedisBackend:
         args = [mode, offset, len(program.leaves), *program.tokens]
         # Through execute_command: redis-py's cluster pipeline blocks its evalsha
         # method, yet routes the command by its keys, all in this shard's slot.
-        sha = self._script_sha(_EVALUATE)
+        sha = self.script_sha(_EVALUATE)
         pipe.execute_command("EVALSHA", sha, len(keys), *keys, *args)
 
-    def _script_sha(self, script: str) -> str:
+    def script_sha(self, script: str) -> str:
+        """The SHA of ``script``, loaded on every master the first time. Take it
+        inside the ``fill`` given to ``run``, so a retry after NOSCRIPT gets
+        the script loaded again."""
         sha = self._shas.get(script)
         if sha is None:
             with translated("load a script"):
                 sha = self._shas[script] = str(self.client.script_load(script))
         return sha
 
-    def _run(
+    def run(
         self, fill: Callable[[Any], Any], action: str, *, pipelined: bool = True
     ) -> list[Any]:
         """Fill a pipeline and execute it (on a cluster, sent to every node at
@@ -580,7 +583,7 @@ class RedisBackend:
         if not self.layout.registries:
             with translated("list names"):
                 return scanning.names(self.client, self.layout, kind)
-        shards = self._registered_shards()
+        shards = self.registered_shards()
         pipe = self.client.pipeline(transaction=False)
         for shard in shards:
             pipe.smembers(self.layout.names_key(kind, shard))
@@ -605,14 +608,14 @@ class RedisBackend:
         if not self.layout.registries:
             with translated("delete bitmaps"):
                 return scanning.delete(self.client, self.layout, kind, name)
-        shards = self._registered_shards()
+        shards = self.registered_shards()
         self._delete_in(shards, [(kind, name)])
 
     def delete_all(self) -> None:
         if not self.layout.registries:
             with translated("delete bitmaps"):
                 return scanning.delete_all(self.client, self.layout)
-        shards = self._registered_shards()
+        shards = self.registered_shards()
         names = {(kind, name) for _, kind, name in self._stored_names(shards)}
         self._delete_in(shards, sorted(names))
         pipe = self.client.pipeline(transaction=False)
@@ -673,7 +676,7 @@ class RedisBackend:
             # A layout may derive bitmaps it does not keep (bitmapist3's years,
             # the OR of their months): they are listed, and read, as well.
             return stored | {d for r in stored for d in self._derived(r)}
-        shards = self._registered_shards()
+        shards = self.registered_shards()
         found: set[BitmapRef] = {UNIVERSE} if shards else set()
         events: list[tuple[int, str]] = []
         for shard, kind, name in self._stored_names(shards):
@@ -740,9 +743,7 @@ class RedisBackend:
         layout = self.layout
         # The strings are built first, to know the keys; MULTI would hold them
         # all until EXEC anyway.
-        strings = [
-            (shard, _encode(offsets)) for shard, offsets in self._shards_of(bitmap)
-        ]
+        strings = list(self.shard_strings(bitmap))
         shards = {shard for shard, _ in strings}
         with self.client.pipeline(transaction=True) as pipe:
             known: set[int] = set()
@@ -810,12 +811,12 @@ class RedisBackend:
 
         store_staged(self, ref, bitmap, with_universe)
 
-    def _shards_of(
-        self, bitmap: BitMap64
-    ) -> Iterator[tuple[int, np.ndarray[Any, np.dtype[np.uint64]]]]:
-        """Each shard of ``bitmap`` with its ids' offsets, a window at a time."""
+    def shard_strings(self, bitmap: BitMap64) -> Iterator[tuple[int, bytes]]:
+        """Each shard of ``bitmap`` with its Redis string, built a window of
+        ids at a time."""
         for ids in self._windows(bitmap):
-            yield from self._by_shard(ids)
+            for shard, offsets in self._by_shard(ids):
+                yield shard, _encode(offsets)
 
     def _derived(self, ref: BitmapRef) -> list[BitmapRef]:
         """The year of a month, when the layout derives years from months."""
@@ -873,7 +874,9 @@ class RedisBackend:
                 found += [(shard, kind, member.decode()) for member in next(replies)]
         return found
 
-    def _registered_shards(self) -> list[int]:
+    def registered_shards(self) -> list[int]:
+        """The shards in the shard registry, read now (and remembered for the
+        next query)."""
         with translated("read the shard registry"):
             registered = {
                 int(s) for s in self.client.smembers(self.layout.shards_key())
