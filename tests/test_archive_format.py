@@ -331,6 +331,7 @@ def record(number: int, key: bytes, size: int | None = None) -> bytes:
         (record(0, b"sa", size=9), 1, "ends inside a record"),
         (record(0, b"sa") + record(1, b"sb")[:5], 1, "ends inside a record"),
         (record(0, b"sa") + record(1, b"sb"), 1, "the manifest says 1"),
+        (record(0, b"sa") + record(1, b"sa"), 2, "'a' has two integers, 0 and 1"),
     ],
 )
 def test_damaged_id_maps_are_refused(
@@ -340,6 +341,21 @@ def test_damaged_id_maps_are_refused(
 
     with pytest.raises(ArchiveError, match=message):
         read_everything(mapped)
+
+
+def test_keys_whose_hashes_collide_are_compared_whole(
+    mapped: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Keys are told apart first by hash: two distinct keys with one hash are
+    no duplicate, while one key listed twice still is."""
+    bad_chunk(mapped, record(0, b"sa") + record(1, b"sb") + record(2, b"sa"), 3)
+    monkeypatch.setattr(archive_module, "hash", lambda key: 7, raising=False)
+
+    with pytest.raises(ArchiveError, match="'a' has two integers, 0 and 2"):
+        read_everything(mapped)
+
+    bad_chunk(mapped, record(0, b"sa") + record(1, b"sb"), 2)
+    assert read_everything(mapped)["id map"] == [(0, b"sa"), (1, b"sb")]
 
 
 def test_an_id_map_chunk_with_a_bad_checksum_is_refused(mapped: Path) -> None:

@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+import redis
+from pyroaring import BitMap64
 
 from bitmapist import (
     BackendError,
@@ -21,12 +23,13 @@ from bitmapist import (
     Bitmapist,
     IncompleteLoadError,
     PartlyStoredError,
+    RedisBackend,
 )
 from bitmapist.backends import staging
 from bitmapist.backends.keys import DEFAULT_SHARD_WIDTH, ShardedLayout
 from bitmapist.cli import main
-from bitmapist.expressions import UNIVERSE
-from bitmapist.testing import RedisCluster, running_cluster
+from bitmapist.expressions import UNIVERSE, BitmapRef, Kind
+from bitmapist.testing import RedisCluster, RedisServer, running_cluster
 
 from .conftest import NOW, fixed_clock
 
@@ -35,6 +38,7 @@ pytestmark = pytest.mark.redis_server
 WIDTH = DEFAULT_SHARD_WIDTH
 SHARDS = 24
 LAYOUT = ShardedLayout()
+LOAD_SECONDS = staging.LOAD_KEY_SECONDS
 
 # A short node timeout and small client timeouts: a node that stops answering
 # is given up on in well under a second.
@@ -95,11 +99,39 @@ def expiries(client: Any, ref_name: str) -> dict[int, int]:
 
 
 def load_keys(client: Any) -> list[bytes]:
-    return [
-        key
-        for node in client.get_primaries()
-        for key in node.redis_connection.scan_iter(match="*:load:*", count=1000)
-    ]
+    """The keys a load left on the cluster's masters, but for the tombstones
+    its rollback leaves (which must outlive any late commit, and expire on
+    their own)."""
+    return left_on([node.redis_connection for node in client.get_primaries()])
+
+
+def left_on(connections: list[Any]) -> list[bytes]:
+    left = []
+    for connection in connections:
+        for key in connection.scan_iter(match="*:load:*", count=1000):
+            tombstone = connection.type(key) == b"hash" and connection.hkeys(key) == [
+                b"rolled_back"
+            ]
+            if not tombstone or not 0 < connection.ttl(key) <= LOAD_SECONDS:
+                left.append(key)
+    return left
+
+
+def registries(client: Any) -> dict[int, tuple[Any, ...]]:
+    """Every shard's registries of names and of c's and d's periods."""
+    found = {}
+    for shard in range(SHARDS):
+        keys = [
+            LAYOUT.names_key(Kind.EVENT, shard),
+            LAYOUT.names_key(Kind.ATTRIBUTE, shard),
+            LAYOUT.periods_key("c", shard),
+            LAYOUT.periods_key("d", shard),
+        ]
+        found[shard] = tuple(
+            client.smembers(key) if client.type(key) == b"set" else client.type(key)
+            for key in keys
+        )
+    return found
 
 
 @pytest.fixture
@@ -137,6 +169,7 @@ def test_a_key_of_the_wrong_type_rolls_its_bitmap_back(
     # c's period registry in one shard is a string: that shard refuses the
     # commit, after the shards on the other nodes have taken theirs.
     client.set(LAYOUT.periods_key("c", SHARDS - 1), "not a set")
+    registered = registries(client)
     offline = Bitmapist.open(archive, clock=fixed_clock)
 
     with pytest.raises(IncompleteLoadError) as caught:
@@ -159,6 +192,12 @@ def test_a_key_of_the_wrong_type_rolls_its_bitmap_back(
     assert after["d"] == before["d"]
     assert expiries(client, "c") == deadlines  # to the millisecond
     assert after["names"] == (["c", "d"], ["a", "b"])
+    # c is new in most shards' registries: the rollback took it out of each.
+    now = registries(client)
+    assert {s: r[0] for s, r in now.items()} == {s: r[0] for s, r in registered.items()}
+    assert {s: r[2:] for s, r in now.items()} == {
+        s: r[2:] for s, r in registered.items()
+    }
     assert load_keys(client) == []
 
 
@@ -265,6 +304,134 @@ def test_a_rollback_that_cannot_reach_a_node_names_the_partial_bitmap(
         found = node.get(LAYOUT.event_key("c", day, shard))
         expected = {0: b"\x04", 3: b"\x04"}.get(shard)
         assert found == expected, shard
+    client.close()
+
+
+def test_a_load_survives_the_servers_losing_the_script(
+    target: Bitmapist, archive: Path
+) -> None:
+    client = target.backend.client  # type: ignore[attr-defined]
+    target.load(archive)
+    offline = Bitmapist.open(archive, clock=fixed_clock)
+    for node in client.get_primaries():
+        node.redis_connection.script_flush()
+
+    target.load(archive)
+
+    assert snapshot(target) == snapshot(offline)
+    assert load_keys(client) == []
+
+
+@pytest.mark.parametrize("action", ["set", "delete", "name"])
+@pytest.mark.parametrize("committed", [False, True])
+def test_a_commit_that_arrives_after_its_rollback_is_refused(
+    redis_server: RedisServer, action: str, committed: bool
+) -> None:
+    """lua/load.lua alone, on one server: whether or not the shard had been
+    committed, a commit sent after its rollback (a retry, or one still in
+    flight) changes nothing."""
+    client = redis_server.client()
+    client.flushall()
+    ref = BitmapRef(Kind.ATTRIBUTE, "x")
+    store = staging._Store(RedisBackend(client), ref, "token", "1")
+    key, staged = LAYOUT.bitmap_key(ref, 3), LAYOUT.load_key(3, "token", "staged")
+    client.set(key, b"\x80")
+
+    def run(step: str) -> Any:
+        keys, args = store.call(3, action, step)
+        return client.eval(staging._LOAD, len(keys), *keys, *args)
+
+    if committed:
+        client.set(staged, b"\x40")
+        assert run("commit") == 1
+    assert run("rollback") == int(committed)
+    client.set(staged, b"\x40")  # as a late SET of the staging step might
+
+    with pytest.raises(redis.ResponseError, match="rolled back before this commit"):
+        run("commit")
+
+    assert client.get(key) == b"\x80"
+    assert client.smembers(LAYOUT.names_key(Kind.ATTRIBUTE, 3)) == set()
+    assert not client.exists(LAYOUT.load_key(3, "token", "old"))
+    assert left_on([client]) == [staged.encode()]
+    client.close()
+
+
+def test_a_bitmap_shrinking_to_fewer_shards_is_rolled_back_whole(
+    target: Bitmapist,
+) -> None:
+    """The shards it leaves are deleted by "delete" steps; one shard refuses,
+    and every deleted key comes back, with its deadline."""
+    client = target.backend.client  # type: ignore[attr-defined]
+    backend = target.backend
+    assert isinstance(backend, RedisBackend)
+    ref = BitmapRef(Kind.ATTRIBUTE, "wide")
+    backend.store(ref, BitMap64([shard * WIDTH + 3 for shard in range(12)]))
+    client.pexpire(LAYOUT.bitmap_key(ref, 5), 10**9)
+    client.set(LAYOUT.names_key(Kind.ATTRIBUTE, 11), "not a set")
+    keys = [LAYOUT.bitmap_key(ref, shard) for shard in range(12)]
+    before = [(client.get(k), client.pexpiretime(k)) for k in keys]
+
+    with pytest.raises(BackendResponseError, match="WRONGTYPE"):
+        backend.store(ref, BitMap64([5, 11 * WIDTH + 5]))
+
+    assert [(client.get(k), client.pexpiretime(k)) for k in keys] == before
+    assert load_keys(client) == []
+
+
+def after_staging(monkeypatch: pytest.MonkeyPatch, then: Any) -> None:
+    """Run ``then()`` once a store has staged its strings, before it commits."""
+    stage = staging._Store.stage
+
+    def stage_then(store: Any, bitmap: BitMap64, staged: list[int]) -> None:
+        stage(store, bitmap, staged)
+        then()
+
+    monkeypatch.setattr(staging._Store, "stage", stage_then)
+
+
+def test_a_shard_registry_that_refuses_the_shards_stores_nothing(
+    target: Bitmapist, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The SADD to {meta}:shards fails before any commit: the bitmap is as it
+    was and its staged strings are deleted."""
+    client = target.backend.client  # type: ignore[attr-defined]
+    ref = BitmapRef(Kind.ATTRIBUTE, "b")
+    keys = [LAYOUT.bitmap_key(ref, shard) for shard in range(SHARDS)]
+    before = [client.get(key) for key in keys]
+    registry = LAYOUT.shards_key()
+    shards = client.smembers(registry)
+    after_staging(monkeypatch, lambda: client.set(registry, "not a set"))
+
+    with pytest.raises(BackendResponseError, match="register shards"):
+        target.backend.store(ref, BitMap64(spread(2)))  # type: ignore[attr-defined]
+
+    client.delete(registry)
+    client.sadd(registry, *shards)
+    assert [client.get(key) for key in keys] == before
+    assert load_keys(client) == []
+
+
+def test_a_registry_node_lost_before_any_commit_is_no_partial_store(
+    quick_cluster: RedisCluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The node of {meta} stops after staging: the SADD fails, the rollback
+    cannot reach that node's shards, yet nothing was committed, so the store
+    raises the failure itself, not PartlyStoredError."""
+    client = quick_cluster.client(socket_connect_timeout=0.5, socket_timeout=1)
+    bm = Bitmapist(redis_client=client, clock=fixed_clock)
+    old_data(bm)
+    port = client.get_node_from_key(LAYOUT.shards_key()).port
+    victim = next(s for s in quick_cluster.servers if s.port == port)
+    after_staging(monkeypatch, victim.stop)
+
+    with pytest.raises(BackendError) as caught:
+        bm.backend.store(  # type: ignore[attr-defined]
+            BitmapRef(Kind.ATTRIBUTE, "b"), BitMap64(spread(2))
+        )
+
+    assert not isinstance(caught.value, PartlyStoredError)
+    assert "register shards" in str(caught.value)
     client.close()
 
 

@@ -6,25 +6,30 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
+from pyroaring import BitMap64
 from redis.cluster import key_slot
 
 from bitmapist import (
     BackendUnavailableError,
     Bitmapist,
+    IncompleteLoadError,
     RedisBackend,
     WriteRefusedError,
 )
-from bitmapist.backends.keys import DEFAULT_SHARD_WIDTH
+from bitmapist.backends.keys import DEFAULT_SHARD_WIDTH, ShardedLayout
 from bitmapist.errors import BackendError
+from bitmapist.expressions import BitmapRef, Kind
 from bitmapist.testing import RedisServer, running_redis
 
 from .conftest import NOW, fixed_clock
 from .proxy import CuttingProxy
 
 WIDTH = DEFAULT_SHARD_WIDTH
+LAYOUT = ShardedLayout()
 
 
 @pytest.fixture
@@ -256,6 +261,12 @@ def test_the_script_is_loaded_again_after_a_script_flush(client: redis.Redis) ->
 
     assert list(bm.get_day_event("a", NOW) | bm.get_attribute("p")) == [5]
     assert 5 in bm.get_day_event("a", NOW) | bm.get_attribute("p")
+    bm.mark_event("a", 6, NOW)  # the scripts of a single mark are loaded
+    client.script_flush()
+    bm.mark_event("a", 7, NOW)
+    client.script_flush()
+    bm.mark_events("a", [8, 9], NOW)
+    assert list(bm.get_day_event("a", NOW)) == [5, 6, 7, 8, 9]
 
 
 def test_a_refused_write_applies_nothing() -> None:
@@ -293,3 +304,50 @@ def test_from_url_and_a_shared_client(redis_server: RedisServer) -> None:
     writer.delete_all()
     assert all_keys(redis_server.client()) == set()
     writer.close()
+
+
+def test_a_store_meeting_a_key_of_the_wrong_type_writes_nothing(
+    client: redis.Redis, tmp_path: Path
+) -> None:
+    """Inside MULTI a WRONGTYPE fails only its own command; the store checks
+    every key it writes first, so the bitmap stays as it was, as the load's
+    error says."""
+    offline = Bitmapist(clock=fixed_clock)
+    offline.mark_events("c", [1, WIDTH + 1, 2 * WIDTH + 1], NOW, granularities="day")
+    offline.export(tmp_path / "c.bma")
+    bm = make(client)
+    bm.mark_events("c", [7], NOW, granularities="day")
+    client.set(LAYOUT.periods_key("c", 2), "not a set")
+
+    with pytest.raises(IncompleteLoadError, match="WRONGTYPE") as caught:
+        bm.load(tmp_path / "c.bma")
+
+    assert [str(r) for r in caught.value.not_loaded] == ["event:c@2025-01-15"]
+    assert list(bm.get_day_event("c", NOW)) == [7]
+    assert client.smembers(LAYOUT.names_key(Kind.EVENT, 1)) == set()
+    assert client.smembers(LAYOUT.periods_key("c", 1)) == set()
+
+
+def test_a_store_whose_keys_change_meanwhile_is_tried_again(
+    client: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another client writes a WATCHed key between the checks and EXEC: EXEC
+    does nothing, and the store runs again."""
+    backend = RedisBackend(client)
+    ref = BitmapRef(Kind.ATTRIBUTE, "x")
+    register = RedisBackend._register
+    calls: list[int] = []
+
+    def interrupted(self: RedisBackend, pipe: Any, *args: Any) -> None:
+        calls.append(1)
+        if len(calls) == 1:  # queued after MULTI: the other client goes first
+            client.sadd(LAYOUT.names_key(Kind.ATTRIBUTE, 0), "intruder")
+        register(self, pipe, *args)
+
+    monkeypatch.setattr(RedisBackend, "_register", interrupted)
+
+    backend.store(ref, BitMap64([3, WIDTH + 3]))
+
+    assert len(calls) == 4  # two shards, twice
+    assert list(backend.members(ref)) == [3, WIDTH + 3]
+    assert backend.names(Kind.ATTRIBUTE) == {"x", "intruder"}

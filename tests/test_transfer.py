@@ -358,16 +358,42 @@ def test_the_command_line_moves_an_id_map(
     source.mark_events("active", ["alice", "bob"], NOW)
     copy = Bitmapist(redis_client=client, prefix="copy", id_map=True)
     copy.mark_event("active", "carol", date(2024, 1, 1))
-    file = tmp_path / "mapped.bma"
+    file, plain = tmp_path / "mapped.bma", tmp_path / "plain.bma"
+    Bitmapist(clock=fixed_clock).export(plain)
 
-    assert main(["export", redis_server.url, str(file), "--id-map"]) == 0
+    assert main(["export", redis_server.url, str(file)]) == 0
     assert main(["info", str(file), "--verify"]) == 0
     assert main(["load", str(file), redis_server.url, "--prefix", "copy"]) == 0
+    assert main(["load", str(plain), redis_server.url, "--prefix", "copy"]) == 1
 
-    assert "an id map of 2 ids" in capsys.readouterr().out
+    shown = capsys.readouterr()
+    assert "an id map of 2 ids" in shown.out
+    assert "store without an id map" in shown.err
     assert list(iter(copy.get_day_event("active", NOW))) == ["alice", "bob"]
     assert set(copy.get_universe()) == {"alice", "bob", "carol"}
     client.close()
+
+
+def test_a_store_with_an_id_map_exports_it_and_refuses_a_plain_file(
+    make_bitmapist: MakeBitmapist, tmp_path: Path
+) -> None:
+    """Through an instance made without id_map=True too: the file keeps the
+    map, and a plain file's integers are not mixed into the map's."""
+    plain = make_bitmapist()
+    mapped = make_bitmapist(id_map=True)
+    mapped.mark_events("active", ["alice", "bob"], NOW)
+    other = Bitmapist(clock=fixed_clock)
+    other.mark_event("active", 5, NOW)
+    other.export(tmp_path / "plain.bma")
+    before = contents(plain)
+
+    plain.export(tmp_path / "store.bma")
+    with pytest.raises(ConfigurationError, match="store without an id map"):
+        plain.load(tmp_path / "plain.bma")
+
+    offline = Bitmapist.open(tmp_path / "store.bma", clock=fixed_clock)
+    assert list(iter(offline.get_day_event("active", NOW))) == ["alice", "bob"]
+    assert contents(plain) == before
 
 
 def test_refs_name_every_bitmap(bm: Bitmapist) -> None:
@@ -590,14 +616,84 @@ def test_a_roaring_file_keeps_its_id_map(tmp_path: Path) -> None:
     assert reopened.get_day_event("a", NOW).to_numpy().tolist() == [0, 1, 2]
 
 
-def test_a_bitmap_holding_an_integer_the_map_lacks_is_refused(
+def test_a_roaring_file_refuses_an_instance_whose_ids_do_not_match(
     tmp_path: Path,
 ) -> None:
+    mapped, plain = tmp_path / "mapped.bma", tmp_path / "plain.bma"
+    with Bitmapist(backend=RoaringBackend(path=mapped), id_map=True) as bm:
+        bm.mark_event("a", "x", NOW)
+    with Bitmapist(backend=RoaringBackend(path=plain)) as bm:
+        bm.mark_event("a", 7, NOW)
+
+    with pytest.raises(ConfigurationError, match="pass id_map=True"):
+        Bitmapist(backend=RoaringBackend(path=mapped))
+    with pytest.raises(ConfigurationError, match="leave id_map out"):
+        Bitmapist(backend=RoaringBackend(path=plain), id_map=True)
+
+    assert Bitmapist(backend=RoaringBackend(path=tmp_path / "new.bma"), id_map=True)
+
+
+def test_a_roaring_file_is_not_replaced_by_one_it_could_not_open(
+    tmp_path: Path,
+) -> None:
+    """A plain instance made while the store was empty writes an integer the
+    map does not list: save() refuses, and the file stays as it was."""
+    path = tmp_path / "store.bma"
+    backend = RoaringBackend(path=path)
+    plain = Bitmapist(backend=backend, clock=fixed_clock)
+    mapped = Bitmapist(backend=backend, id_map=True, clock=fixed_clock)
+    mapped.mark_events("a", ["x", "y"], NOW)
+    backend.save()
+    saved = path.read_bytes()
+    plain.mark_event("a", 12345, NOW)
+
+    with pytest.raises(ArchiveError, match="12345"):
+        backend.save()
+
+    assert path.read_bytes() == saved
+    assert RoaringBackend(path=path).mapped
+
+
+def test_a_bitmap_holding_an_integer_the_map_lacks_is_refused(
+    make_bitmapist: MakeBitmapist, tmp_path: Path
+) -> None:
+    """Refused before the file's ids are numbered in the target's map."""
     with ArchiveWriter(tmp_path / "bad.bma", timezone.utc, id_map=True) as writer:
         writer.add(UNIVERSE, BitMap64([0, 1]))
         writer.add_id_map([(0, b"salice")])
+    target = make_bitmapist(id_map=True)
+    target.mark_event("a", "bob", NOW)
+    assert isinstance(target.ids, MappedIds)
+    before = list(target.ids.id_map.entries())
 
     with pytest.raises(ArchiveError, match="integer 1, which the file's id map"):
-        Bitmapist(id_map=True, clock=fixed_clock).load(tmp_path / "bad.bma")
+        target.load(tmp_path / "bad.bma")
     with pytest.raises(ArchiveError, match="the id map does not list"):
         Bitmapist.open(tmp_path / "bad.bma")
+
+    assert list(target.ids.id_map.entries()) == before == [(0, b"sbob")]
+
+
+def test_a_file_listing_one_id_under_two_integers_is_refused(
+    make_bitmapist: MakeBitmapist, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Loading it would merge the two integers' ids into one."""
+    path = tmp_path / "twice.bma"
+    with ArchiveWriter(path, timezone.utc, id_map=True) as writer:
+        writer.add(UNIVERSE, BitMap64([0, 1]))
+        writer.add(BitmapRef(Kind.ATTRIBUTE, "paid"), BitMap64([0, 1]))
+        writer.add_id_map([(0, b"salice"), (1, b"salice")])
+    target = make_bitmapist(id_map=True)
+    assert isinstance(target.ids, MappedIds)
+
+    with pytest.raises(ArchiveError, match="'alice' has two integers, 0 and 1"):
+        target.load(path)
+    with pytest.raises(ArchiveError, match="two integers"), ArchiveReader(path) as r:
+        r.verify_id_map()
+    with pytest.raises(ArchiveError, match="two integers"):
+        Bitmapist.open(path)
+    assert main(["info", str(path), "--verify"]) == 1
+
+    assert "two integers" in capsys.readouterr().err
+    assert target.get_attribute_names() == []
+    assert list(target.ids.id_map.entries()) == []

@@ -38,11 +38,13 @@ from types import TracebackType
 from typing import Any, BinaryIO
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import numpy as np
 from pyroaring import BitMap64
 
 from .errors import ArchiveError, ConfigurationError, InvalidInputError
 from .expressions import UNIVERSE, BitmapRef, Kind
 from .idmap import check_key
+from .idmap import decode as decode_id
 from .periods import Granularity, Period
 from .validation import check_name
 
@@ -453,7 +455,27 @@ class ArchiveReader:
         """The id map's entries, a chunk at a time: ``(integer, key)`` pairs
         in ascending order of integer, each chunk checked against its CRC-32
         and every key against the rules of ``idmap.encode``. Nothing for a
-        file without an id map."""
+        file without an id map. Once the last chunk has been handed out, a
+        key listed under two integers is refused: a caller that reads every
+        chunk has read a valid map only when no error came. That check holds
+        a hash of every key, 8 bytes an entry."""
+        hashes: list[np.ndarray[Any, np.dtype[np.int64]]] = []
+        for records in self._chunks():
+            hashes.append(
+                np.fromiter((hash(key) for _, key in records), np.int64, len(records))
+            )
+            yield records
+        twice = self._key_twice(hashes)
+        if twice is not None:
+            raise ArchiveError(f"{self.path}: the id map is damaged: {twice}")
+
+    def verify_id_map(self) -> None:
+        """Check every chunk of the id map, one in memory at a time, and that
+        no key is listed twice."""
+        for _ in self.id_map_chunks():
+            pass
+
+    def _chunks(self) -> Iterator[list[tuple[int, bytes]]]:
         last = -1
         for n, chunk in enumerate(self.id_map or ()):
             data = self._read_at(chunk.offset, chunk.length)
@@ -466,10 +488,28 @@ class ArchiveReader:
                 last = records[-1][0]
             yield records
 
-    def verify_id_map(self) -> None:
-        """Check every chunk of the id map, one in memory at a time."""
-        for _ in self.id_map_chunks():
-            pass
+    def _key_twice(
+        self, hashes: list[np.ndarray[Any, np.dtype[np.int64]]]
+    ) -> str | None:
+        """A key the map lists under two integers, found from the hashes of
+        every key: keys whose hashes collide are compared in a second pass."""
+        if not hashes:
+            return None
+        ordered = np.sort(np.concatenate(hashes))
+        collide = ordered[1:][ordered[1:] == ordered[:-1]]
+        if not collide.size:
+            return None
+        suspects = set(collide.tolist())
+        seen: dict[bytes, int] = {}
+        for records in self._chunks():
+            for number, key in records:
+                if hash(key) not in suspects:
+                    continue
+                if key in seen:
+                    name = decode_id(key)
+                    return f"id {name!r} has two integers, {seen[key]} and {number}"
+                seen[key] = number
+        return None
 
     def bitmaps(self) -> Iterator[tuple[Entry, BitMap64]]:
         """Every entry with its bitmap, one bitmap in memory at a time."""

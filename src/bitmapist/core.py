@@ -117,6 +117,8 @@ class Bitmapist:
             raise ConfigurationError(
                 f"backend {backend!r} does not implement bitmapist.backends.Backend"
             )
+        if isinstance(backend, RoaringBackend):
+            backend.check_ids(id_map)
         self.backend: Backend = backend
         self.ids = ids_for(backend, id_map)
         self._cache = _closed_period_cache(backend, cache, clock)

@@ -31,6 +31,7 @@ Backends translate their client's errors into this tree at their boundary with
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -52,7 +53,18 @@ __all__ = [
     "MissingDependencyError",
     "PartlyStoredError",
     "WriteRefusedError",
+    "listing",
 ]
+
+
+def listing(items: Iterable[object], most: int = 10) -> str:
+    """The first ``most`` of ``items`` for an error message, and how many more
+    there are: "a, b, c and 4 more", or "none"."""
+    shown = [str(item) for item in items]
+    if not shown:
+        return "none"
+    more = f" and {len(shown) - most} more" if len(shown) > most else ""
+    return ", ".join(shown[:most]) + more
 
 
 class BitmapistError(Exception):

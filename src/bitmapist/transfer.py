@@ -7,11 +7,14 @@ memory follows the largest bitmap, not the file. ``Bitmapist`` delegates its
 ``export``, ``load`` and ``open`` here.
 
 With an id map, export also writes the map's entries for the integers of the
-universe (every id the bitmaps hold), streamed from the map. A load into an
-instance with a map gives each of the file's ids its integer in the target's
-map (numbering those it lacks), then renumbers every bitmap before storing
-it: the one step whose memory follows the map rather than one bitmap, as it
-holds the file's integers and the target's, 16 bytes an id.
+universe (every id the bitmaps hold), streamed from the map; it does so
+whenever the store's map has entries, even through an instance made without
+``id_map=True``, and a plain file does not load into such a store. A load
+into an instance with a map checks the file's map and bitmaps, then gives
+each of the file's ids its integer in the target's map (numbering those it
+lacks), then renumbers every bitmap before storing it: the one step whose
+memory follows the map rather than one bitmap, as it holds the file's
+integers and the target's, 16 bytes an id.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from .errors import (
     IncompleteLoadError,
     InvalidTimestampError,
     PartlyStoredError,
+    listing,
 )
 from .expressions import UNIVERSE, BitmapRef, Kind
 from .idmap import BATCH, IdMap, MappedIds
@@ -78,11 +82,12 @@ def export(
         if _chosen(here, chosen, first, last):
             own[here] = ref
     id_map = None
-    if isinstance(bm.ids, MappedIds):
-        mapping = bm.ids.id_map
+    mapping = _id_map_of(bm)
+    if mapping is not None:
+        used = mapping
 
         def id_map() -> Iterator[tuple[int, bytes]]:
-            return _used_entries(mapping, backend.members(UNIVERSE))
+            return _used_entries(used, backend.members(UNIVERSE))
 
     return write_archive(
         path,
@@ -92,6 +97,20 @@ def export(
         progress,
         id_map,
     )
+
+
+def _id_map_of(bm: Bitmapist) -> IdMap | None:
+    """The map the store's integers go through: the instance's, or the one the
+    store keeps when it has entries, though the instance was made without
+    ``id_map=True`` (an export must not drop it, nor a load mix plain integers
+    into it). None when the store has no map, or an empty one."""
+    if isinstance(bm.ids, MappedIds):
+        return bm.ids.id_map
+    make_map = getattr(bm.backend, "id_map", None)
+    if make_map is None:
+        return None
+    mapping: IdMap = make_map()
+    return mapping if next(mapping.entries(), None) is not None else None
 
 
 def _used_entries(mapping: IdMap, universe: BitMap64) -> Iterator[tuple[int, bytes]]:
@@ -131,11 +150,9 @@ def load(bm: Bitmapist, path: Path, progress: Progress | None = None) -> int:
         _check_ids_match(bm, reader, path)
         for entry in reader.entries:
             reader.verify(entry)
-        reader.verify_id_map()
         renumber = None
         if isinstance(bm.ids, MappedIds):
             renumber = Renumbering.through(reader, bm.ids.id_map)
-            renumber.check(reader)
         entries = reader.entries
         loaded: list[BitmapRef] = []
         for entry in entries:
@@ -151,7 +168,7 @@ def load(bm: Bitmapist, path: Path, progress: Progress | None = None) -> int:
                 raise IncompleteLoadError(
                     f"loading {path} stopped at {entry.ref}: {error}. Loaded "
                     f"{len(loaded)} of {len(entries)} bitmaps "
-                    f"({_listing(loaded)}); not loaded: {_listing(pending)}{maybe}",
+                    f"({listing(loaded)}); not loaded: {listing(pending)}{maybe}",
                     tuple(loaded),
                     pending,
                     partial,
@@ -175,6 +192,12 @@ def _check_ids_match(bm: Bitmapist, reader: ArchiveReader, path: Path) -> None:
             f"{path} holds plain integer ids, and this instance maps its ids "
             f"(id_map=True): load it into an instance without id_map"
         )
+    if reader.id_map is None and _id_map_of(bm) is not None:
+        raise ConfigurationError(
+            f"{path} holds plain integer ids, and the target store has an id "
+            f"map whose integers its bitmaps hold: the file's would be taken for "
+            f"the map's. Load it into a store without an id map"
+        )
 
 
 class Renumbering:
@@ -190,33 +213,22 @@ class Renumbering:
     @classmethod
     def through(cls, reader: ArchiveReader, target: IdMap) -> Renumbering:
         """Give every id of the file's map its integer in ``target``'s map,
-        numbering ids it has never seen."""
-        sources: list[IdArray] = []
+        numbering ids it has never seen, once the whole map and every bitmap
+        have been checked: a file refused numbers nothing in ``target``."""
+        parts = [
+            np.array([n for n, _ in chunk], dtype=np.uint64)
+            for chunk in reader.id_map_chunks()
+        ]
+        empty = np.empty(0, dtype=np.uint64)
+        sources = np.concatenate(parts) if parts else empty
+        _check_listed(reader, sources)
         targets: list[IdArray] = []
         for chunk in reader.id_map_chunks():
             for start in range(0, len(chunk), BATCH):
                 batch = chunk[start : start + BATCH]
                 numbers = target.get_or_create([key for _, key in batch])
-                sources.append(np.array([n for n, _ in batch], dtype=np.uint64))
                 targets.append(np.array(numbers, dtype=np.uint64))
-        empty = np.empty(0, dtype=np.uint64)
-        return cls(
-            reader.path,
-            np.concatenate(sources) if sources else empty,
-            np.concatenate(targets) if targets else empty,
-        )
-
-    def check(self, reader: ArchiveReader) -> None:
-        """Refuse the file, before any bitmap is stored, when a bitmap holds an
-        integer its map does not list; one bitmap is read at a time."""
-        known = as_bitmap(self.sources)
-        for entry in reader.entries:
-            strangers = reader.read(entry) - known
-            if strangers:
-                raise ArchiveError(
-                    f"{self.path}: bitmap {entry.ref} holds integer "
-                    f"{strangers.min()}, which the file's id map does not list"
-                )
+        return cls(reader.path, sources, np.concatenate(targets) if targets else empty)
 
     def __call__(self, bitmap: BitMap64, ref: BitmapRef) -> BitMap64:
         result = BitMap64()
@@ -234,6 +246,19 @@ class Renumbering:
                 )
             result |= as_bitmap(np.sort(self.targets[at]))
         return result
+
+
+def _check_listed(reader: ArchiveReader, numbers: IdArray) -> None:
+    """Refuse the file when a bitmap holds an integer its map does not list;
+    one bitmap is read at a time."""
+    known = as_bitmap(numbers)
+    for entry in reader.entries:
+        strangers = reader.read(entry) - known
+        if strangers:
+            raise ArchiveError(
+                f"{reader.path}: bitmap {entry.ref} holds integer "
+                f"{strangers.min()}, which the file's id map does not list"
+            )
 
 
 # How many ids a renumbering turns into arrays at once.
@@ -310,11 +335,3 @@ def _chosen(
         return True
     after = since is None or ref.period.start >= since
     return after and (until is None or ref.period.end <= until)
-
-
-def _listing(refs: Iterable[BitmapRef], most: int = 10) -> str:
-    shown = [str(ref) for ref in refs]
-    if not shown:
-        return "none"
-    more = f" and {len(shown) - most} more" if len(shown) > most else ""
-    return ", ".join(shown[:most]) + more

@@ -55,6 +55,12 @@ _REGISTER = _LUA.joinpath("register.lua").read_text()
 _UNDO = _LUA.joinpath("undo.lua").read_text()
 _WRITE = _UNDO + _LUA.joinpath("write.lua").read_text()
 _MARK = _UNDO + _LUA.joinpath("mark.lua").read_text()
+_TYPES = _LUA.joinpath("types.lua").read_text()
+
+# How many keys one call of types.lua checks, and how many times a store whose
+# keys other clients keep changing is tried before it gives up.
+_CHECKS_PER_CALL = 4096
+_STORE_ATTEMPTS = 5
 
 # How much bitmap and offset data a write sends per round trip: enough that
 # the round trips cost little, little enough that the client holds no more.
@@ -85,7 +91,8 @@ TRANSLATIONS: tuple[tuple[type[Exception], type[errors.BackendError]], ...] = (
     (rex.InvalidResponse, errors.BackendResponseError),
     (rex.DataError, errors.BackendResponseError),
     # Raised only by redis-py features bitmapist does not use (some absent
-    # from older redis-py); listed so nothing reaches the catch-all unnoticed.
+    # from older redis-py), or, for WatchError, caught where it is raised
+    # (``store``); listed so nothing reaches the catch-all unnoticed.
     *(
         (getattr(rex, name), errors.BackendError)
         for name in (
@@ -212,10 +219,14 @@ class RedisBackend:
             return
         shard, offset = self.layout.shard_of(int(ids[0]))
         call = redis_writes.mark(self.layout, stored, shard, value)
-        sha = self._script_sha(_MARK)
-        self._run(
+        # The SHA is taken inside: a retry after NOSCRIPT loads the script again.
+        self.run(
             lambda client: client.execute_command(
-                "EVALSHA", sha, len(call.keys), *call.keys, *call.args(offset)
+                "EVALSHA",
+                self.script_sha(_MARK),
+                len(call.keys),
+                *call.keys,
+                *call.args(offset),
             ),
             "write bitmaps",
             pipelined=False,
@@ -265,18 +276,18 @@ class RedisBackend:
         if len(units) == 1 and not units[0].scratch and not shards:
             # One script call, as a single mark sends: a pipeline would only
             # cost the client time.
-            self._run(
+            self.run(
                 lambda client: self._queue_unit(client, units[0]),
                 "write bitmaps",
                 pipelined=False,
             )
         elif units or shards:
-            self._check_transactions(self._run(fill, "write bitmaps"))
+            self._check_transactions(self.run(fill, "write bitmaps"))
 
     def _queue_unit(self, pipe: Any, unit: redis_writes.Unit) -> Any:
         """One unit as one transaction, several of which share a pipeline; a
         unit of one script call needs no MULTI, a script being atomic."""
-        sha = self._script_sha(_WRITE)
+        sha = self.script_sha(_WRITE)
         if unit.scratch:
             pipe.execute_command("MULTI")
             for key, bitmap in unit.scratch:
@@ -367,7 +378,7 @@ class RedisBackend:
         def fill(pipe: Any) -> None:
             self._queue(pipe, program, shard, "contains", offset)
 
-        return bool(self._run(fill, "test an id")[0])
+        return bool(self.run(fill, "test an id")[0])
 
     def members(self, expression: Expression) -> BitMap64:
         # Sorted ids are pyroaring's fastest input. They go in a window of
@@ -464,12 +475,12 @@ class RedisBackend:
             pipe.smembers(self.layout.shards_key())
             fill(known)(pipe)
 
-        replies = self._run(fill_known, "evaluate a query")
+        replies = self.run(fill_known, "evaluate a query")
         registered = {int(s) for s in replies[0]}
         found = answers(known, replies[1:])
         missing = sorted(registered - self._shards)
         if missing:
-            found.update(answers(missing, self._run(fill(missing), "evaluate a query")))
+            found.update(answers(missing, self.run(fill(missing), "evaluate a query")))
         self._shards = registered
         # A shard known from the last query but no longer registered (the
         # keyspace emptied) has no keys left: its answer is 0 or "".
@@ -480,7 +491,7 @@ class RedisBackend:
     ) -> None:
         keys = _call_keys(self.layout, program.leaves, tuple(shards), program.scratch)
         args = [mode, 0, f"{len(program.leaves)}:{len(shards)}", *program.tokens]
-        sha = self._script_sha(_EVALUATE)
+        sha = self.script_sha(_EVALUATE)
         pipe.execute_command("EVALSHA", sha, len(keys), *keys, *args)
 
     def _on_every_shard(
@@ -500,7 +511,7 @@ class RedisBackend:
 
         if self.layout.fixed_shards is not None:
             shards = self.layout.fixed_shards
-            replies = self._run(fill(shards), action)
+            replies = self.run(fill(shards), action)
             return list(zip(shards, _split(replies, size, shards), strict=True))
         known = sorted(self._shards)
 
@@ -508,12 +519,12 @@ class RedisBackend:
             pipe.smembers(self.layout.shards_key())
             fill(known)(pipe)
 
-        replies = self._run(fill_known, action)
+        replies = self.run(fill_known, action)
         registered = {int(s) for s in replies[0]}
         answers = dict(zip(known, _split(replies[1:], size, known), strict=True))
         missing = sorted(registered - self._shards)
         if missing:
-            late = self._run(fill(missing), action)
+            late = self.run(fill(missing), action)
             answers.update(zip(missing, _split(late, size, missing), strict=True))
         self._shards = registered
         return [(shard, answers[shard]) for shard in sorted(registered)]
@@ -526,17 +537,20 @@ class RedisBackend:
         args = [mode, offset, len(program.leaves), *program.tokens]
         # Through execute_command: redis-py's cluster pipeline blocks its evalsha
         # method, yet routes the command by its keys, all in this shard's slot.
-        sha = self._script_sha(_EVALUATE)
+        sha = self.script_sha(_EVALUATE)
         pipe.execute_command("EVALSHA", sha, len(keys), *keys, *args)
 
-    def _script_sha(self, script: str) -> str:
+    def script_sha(self, script: str) -> str:
+        """The SHA of ``script``, loaded on every master the first time. Take it
+        inside the ``fill`` given to ``run``, so a retry after NOSCRIPT gets
+        the script loaded again."""
         sha = self._shas.get(script)
         if sha is None:
             with translated("load a script"):
                 sha = self._shas[script] = str(self.client.script_load(script))
         return sha
 
-    def _run(
+    def run(
         self, fill: Callable[[Any], Any], action: str, *, pipelined: bool = True
     ) -> list[Any]:
         """Fill a pipeline and execute it (on a cluster, sent to every node at
@@ -565,7 +579,7 @@ class RedisBackend:
         if not self.layout.registries:
             with translated("list names"):
                 return scanning.names(self.client, self.layout, kind)
-        shards = self._registered_shards()
+        shards = self.registered_shards()
         pipe = self.client.pipeline(transaction=False)
         for shard in shards:
             pipe.smembers(self.layout.names_key(kind, shard))
@@ -590,14 +604,14 @@ class RedisBackend:
         if not self.layout.registries:
             with translated("delete bitmaps"):
                 return scanning.delete(self.client, self.layout, kind, name)
-        shards = self._registered_shards()
+        shards = self.registered_shards()
         self._delete_in(shards, [(kind, name)])
 
     def delete_all(self) -> None:
         if not self.layout.registries:
             with translated("delete bitmaps"):
                 return scanning.delete_all(self.client, self.layout)
-        shards = self._registered_shards()
+        shards = self.registered_shards()
         names = {(kind, name) for _, kind, name in self._stored_names(shards)}
         self._delete_in(shards, sorted(names))
         pipe = self.client.pipeline(transaction=False)
@@ -658,7 +672,7 @@ class RedisBackend:
             # A layout may derive bitmaps it does not keep (bitmapist3's years,
             # the OR of their months): they are listed, and read, as well.
             return stored | {d for r in stored for d in self._derived(r)}
-        shards = self._registered_shards()
+        shards = self.registered_shards()
         found: set[BitmapRef] = {UNIVERSE} if shards else set()
         events: list[tuple[int, str]] = []
         for shard, kind, name in self._stored_names(shards):
@@ -681,8 +695,10 @@ class RedisBackend:
     def store(self, ref: BitmapRef, bitmap: BitMap64) -> None:
         """One transaction: the bitmap's shard strings, built here, replace its
         keys (those of shards it no longer has ids in are deleted) and are
-        ORed into the universe's. On a cluster, one atomic step per shard
-        after staging them all, undone on a failure (``staging``).
+        ORed into the universe's, after every key it writes was WATCHed and
+        type-checked, so that it is all or nothing. On a cluster, one atomic
+        step per shard after staging them all, undone on a failure
+        (``staging``).
 
         The transaction queues a few commands per shard, so a bitmap whose
         ids are spread over millions of shards (random 64-bit ids) costs
@@ -703,34 +719,76 @@ class RedisBackend:
         if is_cluster(self.client):
             self._store_on_cluster(ref, bitmap, UNIVERSE in kept)
             return
-        registries = self.layout.registries
-        pipe = self.client.pipeline(transaction=True)
-        written: set[int] = set()
-        for shard, offsets in self._shards_of(bitmap):
-            written.add(shard)
-            key = self.layout.bitmap_key(ref, shard)
-            universe = self.layout.bitmap_key(UNIVERSE, shard)
-            if ref == UNIVERSE:
-                # MULTI runs alone, so no query's scratch key is in use here.
-                key = self.layout.temp_key(shard, 0)
-            pipe.set(key, _encode(offsets))
-            if UNIVERSE in kept:
-                pipe.bitop("OR", universe, universe, key)
-            if ref == UNIVERSE:
-                pipe.delete(key)
-            self._register(pipe, ref, shard, None)
-        if ref != UNIVERSE:
-            known = self.layout.fixed_shards or self._registered_shards()
-            for shard in set(known) - written:
-                pipe.delete(self.layout.bitmap_key(ref, shard))
-            if not written and registries:
-                # An empty bitmap stays known by name, as one whose bits were
-                # all cleared does: its name is registered in shard 0.
-                written.add(0)
-                self._register(pipe, ref, 0, None)
-        if written and registries:
-            pipe.sadd(self.layout.shards_key(), *sorted(written))
         with translated("store a bitmap"):
+            for _ in range(_STORE_ATTEMPTS):
+                try:
+                    return self._store_watched(ref, bitmap, UNIVERSE in kept)
+                except rex.WatchError:
+                    log.debug("keys of %s changed while it was stored; again", ref)
+        raise errors.BackendError(
+            f"Redis failed to store {ref}: its keys changed under every one of "
+            f"{_STORE_ATTEMPTS} attempts (other clients writing them)"
+        )
+
+    def _store_watched(self, ref: BitmapRef, bitmap: BitMap64, merge: bool) -> None:
+        """``store`` on one server: every key the transaction writes is
+        WATCHed and type-checked first (``lua/types.lua``), since inside
+        MULTI a key of another type fails only its own command; a key changed
+        before EXEC makes EXEC do nothing (WatchError, and ``store`` tries
+        again)."""
+        layout = self.layout
+        # The strings are built first, to know the keys; MULTI would hold them
+        # all until EXEC anyway.
+        strings = list(self.shard_strings(bitmap))
+        shards = {shard for shard, _ in strings}
+        with self.client.pipeline(transaction=True) as pipe:
+            known: set[int] = set()
+            if ref != UNIVERSE and layout.fixed_shards is not None:
+                known = set(layout.fixed_shards)
+            elif ref != UNIVERSE:
+                pipe.watch(layout.shards_key())
+                known = {int(s) for s in pipe.smembers(layout.shards_key())}
+            named = set(shards) or ({0} if ref != UNIVERSE else set())
+            if not layout.registries:
+                named = set()
+            checks = [(layout.bitmap_key(ref, s), "string") for s in known | shards]
+            if merge:
+                checks += [(layout.bitmap_key(UNIVERSE, s), "string") for s in shards]
+            checks += [
+                (key, "set")
+                for s in named
+                for key, _ in layout.registry_entries(ref, s)
+            ]
+            if named:
+                checks.append((layout.shards_key(), "set"))
+            for start in range(0, len(checks), _CHECKS_PER_CALL):
+                chunk = checks[start : start + _CHECKS_PER_CALL]
+                keys = [key for key, _ in chunk]
+                pipe.watch(*keys)
+                pipe.execute_command(
+                    "EVAL", _TYPES, len(keys), *keys, *(kind for _, kind in chunk)
+                )
+            pipe.multi()
+            for shard, string in strings:
+                key = layout.bitmap_key(ref, shard)
+                universe = layout.bitmap_key(UNIVERSE, shard)
+                if ref == UNIVERSE:
+                    # MULTI runs alone, so no query's scratch key is in use here.
+                    key = layout.temp_key(shard, 0)
+                pipe.set(key, string)
+                if merge:
+                    pipe.bitop("OR", universe, universe, key)
+                if ref == UNIVERSE:
+                    pipe.delete(key)
+            if ref != UNIVERSE:
+                for shard in known - shards:
+                    pipe.delete(layout.bitmap_key(ref, shard))
+            # An empty bitmap stays known by name, as one whose bits were all
+            # cleared does: its name is registered in shard 0.
+            for shard in sorted(named):
+                self._register(pipe, ref, shard, None)
+            if named:
+                pipe.sadd(layout.shards_key(), *sorted(named))
             pipe.execute()
 
     def _store_on_cluster(
@@ -749,12 +807,12 @@ class RedisBackend:
 
         store_staged(self, ref, bitmap, with_universe)
 
-    def _shards_of(
-        self, bitmap: BitMap64
-    ) -> Iterator[tuple[int, np.ndarray[Any, np.dtype[np.uint64]]]]:
-        """Each shard of ``bitmap`` with its ids' offsets, a window at a time."""
+    def shard_strings(self, bitmap: BitMap64) -> Iterator[tuple[int, bytes]]:
+        """Each shard of ``bitmap`` with its Redis string, built a window of
+        ids at a time."""
         for ids in self._windows(bitmap):
-            yield from self._by_shard(ids)
+            for shard, offsets in self._by_shard(ids):
+                yield shard, _encode(offsets)
 
     def _derived(self, ref: BitmapRef) -> list[BitmapRef]:
         """The year of a month, when the layout derives years from months."""
@@ -812,7 +870,9 @@ class RedisBackend:
                 found += [(shard, kind, member.decode()) for member in next(replies)]
         return found
 
-    def _registered_shards(self) -> list[int]:
+    def registered_shards(self) -> list[int]:
+        """The shards in the shard registry, read now (and remembered for the
+        next query)."""
         with translated("read the shard registry"):
             registered = {
                 int(s) for s in self.client.smembers(self.layout.shards_key())

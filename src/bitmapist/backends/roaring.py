@@ -12,7 +12,9 @@ read whole when the backend is made, written whole, atomically, by ``save()``
 and by ``close()`` when anything changed. A crash between saves loses what
 was written since the last one; the file is never left half-written. The
 archive holds the id map when there is one (format version 2), and no
-deadlines.
+deadlines. A ``Bitmapist`` over this backend must agree with it about the map
+(``check_ids``), and ``save()`` refuses to write a file whose bitmaps hold
+integers the map does not list, which could not be opened again.
 """
 
 from __future__ import annotations
@@ -207,16 +209,38 @@ class RoaringBackend:
                 )
             except ValueError as error:
                 raise ArchiveError(f"{path}: the id map is damaged: {error}") from None
-        known = BitMap64(self._id_map_numbers())
+        unlisted = self._unlisted()
+        if unlisted:
+            raise ArchiveError(f"{path}: {unlisted}")
+
+    def _unlisted(self) -> str | None:
+        """What holds an integer the id map does not list, or None when every
+        bitmap's integers are the map's."""
+        known = BitMap64(number for number, _ in self._id_map.entries())
         for ref, bitmap in self._bitmaps.items():
             if not bitmap.issubset(known):
-                raise ArchiveError(
-                    f"{path}: bitmap {ref} holds integers the id map does not "
-                    f"list, such as {(bitmap - known).min()}"
+                return (
+                    f"bitmap {ref} holds integers the id map does not list, "
+                    f"such as {(bitmap - known).min()}"
                 )
+        return None
 
-    def _id_map_numbers(self) -> list[int]:
-        return [number for number, _ in self._id_map.entries()]
+    def check_ids(self, id_map: bool) -> None:
+        """Refuse an instance whose ids would not match the bitmaps held: a
+        plain one over the integers of an id map, or one with a map over plain
+        integers. ``Bitmapist`` calls this when it is built."""
+        where = "this RoaringBackend" if self.path is None else str(self.path)
+        if self.mapped and not id_map:
+            raise ConfigurationError(
+                f"{where} holds ids through an id map, so its bitmaps hold the "
+                f"map's integers: pass id_map=True (Bitmapist.open follows the "
+                f"file by itself)"
+            )
+        if id_map and not self.mapped and self._bitmaps:
+            raise ConfigurationError(
+                f"{where} holds plain integer ids, without an id map: leave "
+                f"id_map out, or start from an empty store"
+            )
 
     def refs(self) -> Set[BitmapRef]:
         with self._lock:
@@ -239,6 +263,13 @@ class RoaringBackend:
         if self.read_only:
             raise WriteRefusedError(f"{self.path} was opened read-only")
         with self._lock:
+            # A file that could not be opened again must not replace one that can.
+            unlisted = self._unlisted() if self.mapped else None
+            if unlisted:
+                raise ArchiveError(
+                    f"cannot save {self.path}: {unlisted}: ids were written "
+                    f"without the id map into a store that has one"
+                )
             write_archive(
                 self.path,
                 self._time_zone(),

@@ -16,19 +16,27 @@ node its commands together):
 A failure while staging changed nothing: the staging keys are deleted (those
 on a node that cannot be reached expire). A failure while committing rolls
 every shard back from its backup, node by node, and raises the failure: the
-bitmap is as it was. When a node cannot be reached for the rollback, its
-shards may hold the new strings, and ``PartlyStoredError`` names them.
+bitmap is as it was. Each rollback leaves the shard's backup as a tombstone
+that expires with the load's keys, so a commit that reaches a node after the
+rollback (a retry, or one still in flight) is refused there, not applied.
+When a node cannot be reached for the rollback, its shards may hold the new
+strings, and ``PartlyStoredError`` names them; a failure before any commit
+was sent (registering the shards) changed nothing, and raises as it is.
 
-A rollback leaves two things: ids ORed into the universe stay there (the
-universe only grows, as it does when ids are unmarked), and a period registry
-that the commit made persistent stays so. Storing the universe itself is
-therefore undone only on the shards not yet committed; a failure after some
-were is a ``PartlyStoredError``. A load writes the universe first, so the
-bitmaps after it add no new ids to it.
+A rollback leaves three things, besides its tombstones: ids ORed into the
+universe stay there (the universe only grows, as it does when ids are
+unmarked), a period registry that the commit made persistent stays so, and
+the staged shards stay in the shard registry (as a failed write's do: an empty
+shard costs queries an evaluation). Storing the universe itself is therefore
+undone only on the shards not yet committed; a failure after some were is a
+``PartlyStoredError``. A load writes the universe first, so the bitmaps after
+it add no new ids to it.
 
-Memory follows the store of one server: a window of about 2**20 ids and one
-pipeline of at most ``PIPELINE_BYTES`` of strings at a time, plus a list of
-the bitmap's shards.
+Memory: a window of about 2**20 ids and one pipeline of at most
+``PIPELINE_BYTES`` of strings at a time, plus a few Python objects for every
+shard in the shard registry, not only the bitmap's: the registered shards
+(``known``), and a step for each shard the bitmap has ids in or must lose its
+key in (``steps``, which covers every registered shard).
 """
 
 from __future__ import annotations
@@ -43,7 +51,7 @@ from pyroaring import BitMap64
 
 from .. import errors
 from ..expressions import UNIVERSE, BitmapRef
-from .redis import PIPELINE_BYTES, REDIS_ERRORS, _encode, translated
+from .redis import PIPELINE_BYTES, REDIS_ERRORS, translated
 
 if TYPE_CHECKING:
     from .redis import RedisBackend
@@ -74,7 +82,7 @@ def store_staged(
     token = secrets.token_hex(8)
     merge = "u" if ref == UNIVERSE else ("1" if with_universe else "0")
     store = _Store(backend, ref, token, merge)
-    known = set(backend._registered_shards())
+    known = set(backend.registered_shards())
     staged: list[int] = []
     try:
         store.stage(bitmap, staged)
@@ -88,20 +96,25 @@ def store_staged(
         if not staged:
             # An empty bitmap stays known by name, as on one server.
             steps.append((0, "name"))
+    sent = False  # whether any commit went out: before, nothing can be partial
     try:
         if ref != UNIVERSE or staged:
             # Registered before any commit, as writes do: no later than data.
             with translated("register shards"):
                 backend.client.sadd(backend.layout.shards_key(), *(staged or [0]))
         for start in range(0, len(steps), SHARDS_PER_PIPELINE):
+            sent = True
             store.commit(steps[start : start + SHARDS_PER_PIPELINE])
     except errors.BackendError as error:
         committed, unreachable = store.roll_back(steps)
+        if not sent:
+            raise  # staging keys a rollback could not reach expire
         left = sorted(unreachable | (committed if merge == "u" else set()))
         if left:
             raise errors.PartlyStoredError(
-                f"storing {ref} failed ({error}), and {_undone(unreachable)} "
-                f"in shards {_shards(left)}: it may hold some of its new ids there",
+                f"storing {ref} failed ({error}), and {_undone(unreachable)} in "
+                f"shards {errors.listing(left)}: it may hold some of its new ids "
+                f"there",
                 ref,
                 tuple(left),
             ) from error
@@ -132,10 +145,9 @@ class _Store:
                 for key, data in pending:
                     pipe.execute_command("SET", key, data, "EX", LOAD_KEY_SECONDS)
 
-            self.backend._run(fill, "stage a bitmap")
+            self.backend.run(fill, "stage a bitmap")
 
-        for shard, offsets in self.backend._shards_of(bitmap):
-            data = _encode(offsets)
+        for shard, data in self.backend.shard_strings(bitmap):
             staged.append(shard)
             pending.append((self.layout.load_key(shard, self.token, "staged"), data))
             queued += len(data)
@@ -146,14 +158,14 @@ class _Store:
             send()
 
     def commit(self, steps: Sequence[Step]) -> None:
-        sha = self.backend._script_sha(_LOAD)
-
         def fill(pipe: Any) -> None:
+            # Taken here, so that a retry after NOSCRIPT loads the script again.
+            sha = self.backend.script_sha(_LOAD)
             for shard, action in steps:
                 keys, args = self.call(shard, action, "commit")
                 pipe.execute_command("EVALSHA", sha, len(keys), *keys, *args)
 
-        self.backend._run(fill, "store a bitmap")
+        self.backend.run(fill, "store a bitmap")
 
     def roll_back(self, steps: Sequence[Step]) -> tuple[set[int], set[int]]:
         """Undo every committed shard of ``steps`` and delete every staging
@@ -184,7 +196,7 @@ class _Store:
                     pipe.execute_command("DEL", backup, old)
 
             try:
-                self.backend._run(fill, "clean up after a load")
+                self.backend.run(fill, "clean up after a load")
             except errors.BackendError as error:
                 log.debug("leaving the load's keys to expire: %s", error)
 
@@ -237,8 +249,3 @@ def _undone(unreachable: set[int]) -> str:
     if unreachable:
         return "rolling it back could not reach the nodes of some shards"
     return "the universe only grows: ids ORed into it stay"
-
-
-def _shards(shards: Sequence[int], most: int = 10) -> str:
-    shown = ", ".join(str(shard) for shard in shards[:most])
-    return shown + (f" and {len(shards) - most} more" if len(shards) > most else "")

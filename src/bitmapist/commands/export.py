@@ -18,7 +18,8 @@ def register(subparsers: Any) -> None:
         help="write a store's bitmaps to an archive file",
         description="Write the bitmaps of the store at URL (redis://..., "
         "unix://..., redis+cluster://...) to FILE, with the universe, in the "
-        "portable format of docs/format.md.",
+        "portable format of docs/format.md; a store that maps its ids "
+        "(Bitmapist(id_map=True)) gives a file with its id map.",
     )
     parser.add_argument("url")
     parser.add_argument("file")
@@ -37,12 +38,6 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--timezone", default="UTC", help="the store's time zone (default UTC)"
     )
-    parser.add_argument(
-        "--id-map",
-        action="store_true",
-        help="the store maps its ids (Bitmapist(id_map=True)): write its id map "
-        "too, so the file gives back the ids as marked",
-    )
     add_store_options(parser)
     parser.set_defaults(run=run)
 
@@ -50,12 +45,7 @@ def register(subparsers: Any) -> None:
 def run(arguments: argparse.Namespace) -> int:
     options = store_options(arguments)
     with (
-        Bitmapist.from_url(
-            arguments.url,
-            timezone=arguments.timezone,
-            id_map=arguments.id_map,
-            **options,
-        ) as bm,
+        Bitmapist.from_url(arguments.url, timezone=arguments.timezone, **options) as bm,
         progress_bar("export") as progress,
     ):
         written = bm.export(

@@ -3,7 +3,10 @@
 -- staging key of the same slot beforehand; committing swaps it in and keeps
 -- what it replaced, so that a rollback can put the shard back as it was.
 -- Each run is atomic, and the backup's existence says whether the shard was
--- committed, so either step may be sent again after a lost reply.
+-- committed, so either step may be sent again after a lost reply. A rollback
+-- leaves the backup as a tombstone (its one field "rolled_back", with an
+-- expiry), so that a commit arriving after it (a retry, a command still in
+-- flight) is refused instead of applied.
 --
 -- KEYS[1]: the bitmap's key in this shard.
 -- KEYS[2]: the staging key holding its new string (absent unless "set").
@@ -31,8 +34,11 @@ end
 
 if step == "rollback" then
   redis.call("DEL", staged)
-  if redis.call("EXISTS", backup) == 0 then
-    return 0 -- never committed
+  if redis.call("EXISTS", backup) == 0 or redis.call("HEXISTS", backup, "rolled_back") == 1 then
+    -- Never committed, or rolled back already: a commit must not follow.
+    redis.call("HSET", backup, "rolled_back", "1")
+    redis.call("EXPIRE", backup, keep)
+    return 0
   end
   if merge ~= "u" then
     if redis.call("HEXISTS", backup, "old") == 1 and redis.call("EXISTS", old) == 1 then
@@ -53,11 +59,17 @@ if step == "rollback" then
     end
   end
   redis.call("DEL", backup)
+  redis.call("HSET", backup, "rolled_back", "1")
+  redis.call("EXPIRE", backup, keep)
   return 1
 end
 
 if step ~= "commit" then
   return redis.error_reply("ERR bitmapist load: no step " .. tostring(step))
+end
+if redis.call("HEXISTS", backup, "rolled_back") == 1 then
+  return redis.error_reply("ERR bitmapist load: " .. key .. " was rolled back"
+    .. " before this commit arrived; it is not applied")
 end
 if redis.call("EXISTS", backup) == 1 then
   return 0 -- committed already, by this same load
