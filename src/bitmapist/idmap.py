@@ -1,20 +1,24 @@
 """The id map: str, bytes, UUID and int ids turned into dense integers and back.
 
 With ``Bitmapist(..., id_map=True)`` every id a caller gives goes through the
-map: on first sight it gets the next free integer (0, 1, 2, ...), so bitmaps
+map: on first sight it gets a free integer from a dense range, so bitmaps
 stay dense whatever the ids look like, and iteration hands back the ids the
 caller gave. The map lives in the backend (``RoaringBackend`` in process,
-``RedisBackend`` in two Redis hashes kept by an atomic Lua script), so every
+``RedisBackend`` in small Redis hashes kept by an atomic Lua script), so every
 process sharing a store shares its map.
 
 Ids are stored tagged with their type, so ``"7"``, ``b"7"`` and ``7`` are three
-different ids. Integers are numbered in order of first sight, not by value.
+different ids. Integers say nothing of the ids' values: ``MemoryIdMap``
+numbers ids in order of first sight, ``RedisIdMap`` within buckets picked by
+a hash of the id, so iteration follows neither the ids' order nor, on Redis,
+the order they were first seen.
 Asking about an id the map has never seen answers "not there" and adds
 nothing. Entries are never removed, except by ``delete_all``.
 """
 
 from __future__ import annotations
 
+import itertools
 import threading
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
@@ -105,6 +109,10 @@ class IdMap(Protocol):
     def external(self, ids: Sequence[int]) -> list[bytes]:
         """The key each integer was given to."""
 
+    def entries(self) -> Iterator[tuple[int, bytes]]:
+        """Every (integer, key) pair, in ascending order of integer, read in
+        bounded batches."""
+
 
 class MemoryIdMap:
     """The map in process: a dict and a list, under a lock."""
@@ -132,6 +140,14 @@ class MemoryIdMap:
     def external(self, ids: Sequence[int]) -> list[bytes]:
         with self._lock:
             return [self._keys[number] for number in ids]
+
+    def entries(self) -> Iterator[tuple[int, bytes]]:
+        for start in itertools.count(0, BATCH):
+            with self._lock:
+                chunk = self._keys[start : start + BATCH]
+            if not chunk:
+                return
+            yield from enumerate(chunk, start)
 
     def clear(self) -> None:
         with self._lock:

@@ -580,8 +580,9 @@ class RedisBackend:
         for shard in shards:
             pipe.delete(self.layout.bitmap_key(UNIVERSE, shard))
         pipe.delete(self.layout.shards_key())
-        for direction in ("forward", "reverse"):
-            pipe.delete(self.layout.id_map_key(direction))
+        map_keys = self.id_map().keys()
+        for key in map_keys:
+            pipe.delete(key)
         with translated("delete bitmaps"):
             pipe.execute()
         self._shards = set()
@@ -621,7 +622,7 @@ class RedisBackend:
         # Imported here: that module uses this one's error translation.
         from .redis_idmap import RedisIdMap
 
-        return RedisIdMap(self.client, self.layout)
+        return RedisIdMap(self)
 
     # -- whole bitmaps, for export and load
 
