@@ -10,7 +10,7 @@ follows the ids marked, not the largest one.
     {prefix}:<shard>{<tag>}:a:<attribute>             an attribute
     {prefix}:<shard>{<tag>}:u                         every id ever marked
     {prefix}:<shard>{<tag>}:names:e / :names:a        names stored in the shard
-    {prefix}:<shard>{<tag>}:periods:<event>           period codes of an event
+    {prefix}:<shard>{<tag>}:periods:<event>           an event's periods, as digits
     {prefix}:<shard>{<tag>}:tmp:<n>                   scratch of a running query
     {prefix}:{meta}:shards                            every shard ever written
     {prefix}:ids<bucket>{<tag>}:f<level>.<n> / :r<n>  the id map (redis_idmap)
@@ -21,7 +21,10 @@ shards fall on different masters of any cluster whose masters hold equal
 contiguous ranges of slots, which plain shard numbers as tags do not do (see
 ``target_slot``). The registries (names, periods, shards) let bitmapist list
 and delete what it stored without KEYS or SCAN. Period codes contain no ":",
-so a key names exactly one bitmap even when an event name contains ":".
+so a key names exactly one bitmap even when an event name contains ":". A
+period registry holds each code as its digits (``period_member``): Redis
+keeps a set of integers as a compact intset, where a set of strings costs
+about 50 bytes a member before Redis 7.2.
 
 ``Bitmapist3Layout`` is the layout bitmapist 3.x keeps, for data already in
 Redis: see its docstring. ``layout_named`` picks one by the name
@@ -58,6 +61,8 @@ __all__ = [
     "Bitmapist3Layout",
     "ShardedLayout",
     "layout_named",
+    "period_code",
+    "period_member",
     "slot_tag",
     "target_slot",
 ]
@@ -131,7 +136,8 @@ class ShardedLayout:
             return []
         entries = [(self.names_key(ref.kind, shard), ref.name)]
         if ref.period is not None:
-            entries.append((self.periods_key(ref.name, shard), ref.period.code))
+            member = period_member(ref.period.code)
+            entries.append((self.periods_key(ref.name, shard), member))
         return entries
 
     def names_key(self, kind: Kind, shard: int) -> str:
@@ -197,6 +203,23 @@ def _tags() -> tuple[str, ...]:
             if len(found) == SLOTS:
                 return tuple(found[slot] for slot in range(SLOTS))
     raise AssertionError("a hash slot has no tag of 3 characters or fewer")
+
+
+def period_member(code: str) -> str:
+    """A period code as a period registry holds it: its digits, a week's "W"
+    as a 0, so 4 digits are a year, 6 a month, 7 an ISO week, 8 a day and 10
+    an hour (2025, 202501, 2025003, 20250115, 2025011513)."""
+    return code.replace("-W", "0").replace("-", "").replace("T", "")
+
+
+def period_code(member: str) -> str:
+    """The period code a registry member stands for (``period_member``)."""
+    year, rest = member[:4], member[4:]
+    if len(member) == 7:
+        return f"{year}-W{rest[1:]}"
+    parts = [year, *(rest[n : n + 2] for n in range(0, len(rest), 2))]
+    date = "-".join(parts[:3])
+    return f"{date}T{parts[3]}" if len(parts) == 4 else date
 
 
 BITMAPIST3_PREFIX = "trackist_"

@@ -32,7 +32,7 @@ from ..validation import MAX_ID, IdArray
 from . import redis_writes, scanning
 from .base import Write, as_bitmap
 from .dense import DensePlan
-from .keys import DEFAULT_PREFIX, DEFAULT_SHARD_WIDTH, layout_named
+from .keys import DEFAULT_PREFIX, DEFAULT_SHARD_WIDTH, layout_named, period_code
 from .transactions import ShardTransactions, is_cluster
 
 if TYPE_CHECKING:
@@ -604,7 +604,7 @@ class RedisBackend:
                 for name in attributes
             ]
             for event in events:
-                codes = [code.decode() for code in next(periods)]
+                codes = [period_code(member.decode()) for member in next(periods)]
                 doomed += [self.layout.event_key(event, c, shard) for c in codes]
                 doomed.append(self.layout.periods_key(event, shard))
             for kind, members in ((Kind.EVENT, events), (Kind.ATTRIBUTE, attributes)):
@@ -648,10 +648,10 @@ class RedisBackend:
             pipe.smembers(self.layout.periods_key(event, shard))
         with translated("list periods"):
             periods = pipe.execute()
-        for (_, event), codes in zip(events, periods, strict=True):
+        for (_, event), members in zip(events, periods, strict=True):
             found.update(
-                BitmapRef(Kind.EVENT, event, Period.from_code(c.decode(), UTC))
-                for c in codes
+                BitmapRef(Kind.EVENT, event, Period.from_code(code, UTC))
+                for code in (period_code(member.decode()) for member in members)
             )
         return found
 
