@@ -52,6 +52,8 @@ class RedisIdMap:
     """A backend's map, kept in its Redis."""
 
     def __init__(self, backend: RedisBackend) -> None:
+        # The backend's pipeline runner translates errors and loads a script
+        # again on a node that lost it; the map runs its commands through it.
         self._backend = backend
         self._layout = backend.layout
 
@@ -95,13 +97,10 @@ class RedisIdMap:
         return found
 
     def external(self, ids: Sequence[int]) -> list[bytes]:
-        places = [
-            (self._reverse_key(number // BUCKETS, number % BUCKETS), number)
-            for number in ids
-        ]
+        places = [self._reverse_place(integer) for integer in ids]
         fields: dict[str, list[int]] = {}
-        for key, number in places:
-            fields.setdefault(key, []).append(number // BUCKETS % REVERSE_SIZE)
+        for key, field in places:
+            fields.setdefault(key, []).append(field)
 
         def fill(pipe: Any) -> None:
             for key, wanted in fields.items():
@@ -110,10 +109,8 @@ class RedisIdMap:
         replies = self._backend._run(fill, "read ids from the id map") if ids else []
         answers: dict[tuple[str, int], bytes | None] = {}
         for (key, wanted), values in zip(fields.items(), replies, strict=True):
-            answers.update(zip(((key, n) for n in wanted), values, strict=True))
-        found = [
-            answers[key, number // BUCKETS % REVERSE_SIZE] for key, number in places
-        ]
+            answers.update(zip(((key, field) for field in wanted), values, strict=True))
+        found = [answers[place] for place in places]
         missing = [n for n, key in zip(ids, found, strict=True) if key is None]
         if missing:
             raise errors.BackendResponseError(
@@ -122,8 +119,11 @@ class RedisIdMap:
             )
         return [bytes(key) for key in found if key is not None]
 
-    def _reverse_key(self, number: int, bucket: int) -> str:
-        return self._layout.id_map_key(bucket, f"r{number // REVERSE_SIZE}")
+    def _reverse_place(self, integer: int) -> tuple[str, int]:
+        """The reverse hash and field that hold ``integer``'s id."""
+        bucket, number = integer % BUCKETS, integer // BUCKETS
+        key = self._layout.id_map_key(bucket, f"r{number // REVERSE_SIZE}")
+        return key, number % REVERSE_SIZE
 
     def entries(self) -> Iterator[tuple[int, bytes]]:
         """Every (integer, encoded id) pair, in ascending order of integer,
@@ -162,7 +162,7 @@ class RedisIdMap:
                 ]
                 first, width, level = first + width, width * 2, level + 1
             found += [
-                self._reverse_key(number, bucket)
+                self._reverse_place(number * BUCKETS + bucket)[0]
                 for number in range(0, count, REVERSE_SIZE)
             ]
         return found
