@@ -295,7 +295,10 @@ class RedisBackend:
         for position, shard_value in enumerate(shards):
             shard = int(shard_value)
             pipe = writes.for_shard(shard)
-            shard_offsets = np.unique(offsets[inverse == position]).tolist()
+            # Highest offset first: SETBIT makes a new string exactly as long
+            # as its first offset needs, where growing one a little at a time
+            # would double its allocation (benchmarks/memory.py, README).
+            shard_offsets = np.unique(offsets[inverse == position])[::-1].tolist()
             for ref in refs:
                 key = self.layout.bitmap_key(ref, shard)
                 for offset in shard_offsets:
