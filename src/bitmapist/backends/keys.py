@@ -164,9 +164,9 @@ SLOTS = 16384
 # slot range (and at least 16 slots from the ends of each n-th): so on a
 # cluster of up to 17 masters holding equal contiguous ranges, the first
 # shards land on different masters, and a store of 4 dense shards still
-# spreads over 3 masters. 17 is the most points such a sequence can have (the
-# "18-point problem" of Berlekamp and Graham); these were found by a
-# backtracking search, and tests/test_cluster.py checks the property.
+# spreads over 3 masters. 17 is the most points such a sequence can have
+# (Steinhaus's "18-point problem"); these were found by a backtracking
+# search, and tests/test_cluster.py checks the property.
 _FIRST_SLOTS = (
     474, 8880, 13954, 4419, 11634, 6924, 15169, 2263, 10162,
     5622, 12674, 3394, 7952, 15910, 1132, 10762, 5817,
