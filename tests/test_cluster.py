@@ -93,6 +93,9 @@ def test_the_first_shards_fall_one_in_each_part_of_the_slots() -> None:
             for k in range(n + 1)
         ]
         assert min(margins) >= 16
+    for first in (17, 2**40, 2**52, 2**61):  # shards of ids near 2**64, too
+        thirds = Counter(target_slot(first + n) * 3 // SLOTS for n in range(3000))
+        assert sorted(thirds.values()) == [pytest.approx(1000, abs=5)] * 3
     layout = ShardedLayout()
     for shard in range(1000):
         key = layout.bitmap_key(UNIVERSE, shard)

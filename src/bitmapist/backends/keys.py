@@ -36,7 +36,6 @@ from __future__ import annotations
 import binascii
 import functools
 import itertools
-import math
 import string
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -171,7 +170,10 @@ _FIRST_SLOTS = (
     474, 8880, 13954, 4419, 11634, 6924, 15169, 2263, 10162,
     5622, 12674, 3394, 7952, 15910, 1132, 10762, 5817,
 )  # fmt: skip
-_GOLDEN = (math.sqrt(5) - 1) / 2
+# 2**64 divided by the golden ratio, odd: n * _GOLDEN modulo 2**64 is n times
+# the golden ratio modulo 1, in 64-bit fixed point, exact for any shard number
+# (a float would keep no fraction at all for shards near 2**52).
+_GOLDEN = 0x9E3779B97F4A7C15
 
 
 def target_slot(n: int) -> int:
@@ -180,7 +182,7 @@ def target_slot(n: int) -> int:
     spread evenly over any partition of the range (the three-gap theorem)."""
     if n < len(_FIRST_SLOTS):
         return _FIRST_SLOTS[n]
-    return int((n * _GOLDEN) % 1 * SLOTS)
+    return (n * _GOLDEN % 2**64) * SLOTS >> 64
 
 
 def slot_tag(n: int) -> str:
