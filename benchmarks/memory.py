@@ -23,7 +23,13 @@ references are computed, not measured: the plain layout of bitmapist 3.x, one
 string per period key as long as its largest id (max id / 8 bytes; impossible
 for ids from 2**32 on or for strings, which 3.x cannot store), and the
 information-theoretic bound, log2(C(U, n)) bits per bitmap of n ids out of U
-(U = the id space the distribution draws from; for strings, the users).
+(U = the id space the distribution draws from; for strings, the users). The
+3.x layout is also measured, as the same Redis holds it (``key_layout=
+"bitmapist3"``), where its strings fit within ``--max-bytes``.
+
+Shard widths: 2**k - 48 (or - 80 for 2**20) makes a full shard's string, with
+its header, fill a jemalloc size class exactly; 2**16 is shown beside the
+default 2**16 - 48 to show what the fit saves.
 """
 
 from __future__ import annotations
@@ -54,7 +60,7 @@ EVENT = "active"
 GRANULARITIES = ["day", "week", "month"]
 FIRST_DAY = date(2025, 1, 1)
 ACTIVE_SHARE = 0.10
-WIDTHS = (2**12, 2**16, 2**20)
+WIDTHS = (2**12 - 48, 2**16, 2**16 - 48, 2**20 - 80)
 DISTRIBUTIONS = ("dense", "clustered", "uniform32", "uniform64", "strings")
 BLOCK = 1000
 
@@ -213,17 +219,25 @@ def _key_bytes(node: redis.Redis) -> tuple[int, int]:
     for key in node.scan_iter(count=1000):
         size = int(node.memory_usage(key, samples=0) or 0)
         total += size
-        if b"{ids}" in key:
+        if key.startswith(b"bitmapist:ids"):
             map_bytes += size
     return total, map_bytes
 
 
 def measure_redis(
-    client: redis.Redis, workload: Workload, width: int, id_map: bool
+    client: redis.Redis,
+    workload: Workload,
+    width: int,
+    id_map: bool,
+    key_layout: str = "sharded",
 ) -> RedisFigures:
     client.flushall()
     before = int(client.info("memory")["used_memory"])
-    bm = Bitmapist(backend=RedisBackend(client, shard_width=width), id_map=id_map)
+    if key_layout == "sharded":
+        backend = RedisBackend(client, shard_width=width)
+    else:
+        backend = RedisBackend(client, key_layout=key_layout)
+    bm = Bitmapist(backend=backend, id_map=id_map)
     seconds = load(bm, workload)
     used = int(client.info("memory")["used_memory"]) - before
     total, map_bytes = _key_bytes(client)
@@ -297,7 +311,9 @@ def cell(
 
 
 def _width_name(width: int) -> str:
-    return f"2**{width.bit_length() - 1}"
+    power = (width - 1).bit_length()
+    below = 2**power - width
+    return f"2**{power}" + (f"-{below}" if below else "")
 
 
 def main() -> int:
@@ -330,11 +346,13 @@ def main() -> int:
         "Redis+map",
         "(map)",
         "3.x plain",
+        "3.x Redis",
         "bound",
         "best Redis",
         "best/Roaring",
         "<=2x Roaring",
-        "<=3.x",
+        "<=3.x plain",
+        "<=3.x Redis",
     ]
     rows: list[Row] = [header]
     cluster_rows: list[Row] = [
@@ -368,10 +386,19 @@ def main() -> int:
                         continue
                     plain[width] = measure_redis(client, workload, width, False)
             mapped = measure_redis(client, workload, DEFAULT_SHARD_WIDTH, True)
+            reference = plain_3x_bytes(workload, bitmaps)
+            measured_3x = None
+            if reference is not None and reference <= arguments.max_bytes:
+                measured_3x = measure_redis(client, workload, 0, False, "bitmapist3")
             options = {f"Redis {_width_name(w)}": f.total for w, f in plain.items()}
             options["Redis+map"] = mapped.total
             best_name, best = min(options.items(), key=lambda item: item[1])
-            reference = plain_3x_bytes(workload, bitmaps)
+            if measured_3x is None:
+                redis_3x = "impossible" if reference is None else "skipped"
+                fits_3x = "-"
+            else:
+                redis_3x = per_mark(measured_3x.total, marks)
+                fits_3x = "yes" if best <= measured_3x.total else "NO"
             rows.append(
                 [
                     name,
@@ -381,11 +408,13 @@ def main() -> int:
                     per_mark(mapped.total, marks),
                     per_mark(mapped.map_bytes, marks),
                     per_mark(reference, marks),
+                    redis_3x,
                     per_mark(bound_bytes(workload, bitmaps), marks),
                     best_name.removeprefix("Redis "),
                     f"{best / roaring:.2f}x",
                     "yes" if best <= ROARING_FACTOR * roaring else "NO",
                     "yes" if reference is None or best <= reference else "NO",
+                    fits_3x,
                 ]
             )
             notes.append(

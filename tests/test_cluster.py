@@ -9,9 +9,16 @@ from typing import Any
 
 import pytest
 import redis
+from redis.cluster import key_slot
 
 from bitmapist import BackendUnavailableError, Bitmapist
-from bitmapist.backends.keys import DEFAULT_SHARD_WIDTH, ShardedLayout
+from bitmapist.backends.keys import (
+    DEFAULT_SHARD_WIDTH,
+    SLOTS,
+    ShardedLayout,
+    target_slot,
+)
+from bitmapist.expressions import UNIVERSE
 from bitmapist.testing import RedisCluster, RedisServer, running_cluster
 
 from .conftest import NOW, fixed_clock
@@ -52,8 +59,8 @@ def test_the_keys_of_one_shard_share_a_slot(cluster_client: Any) -> None:
     slots: dict[str, set[int]] = {}
     for keys in _keys_by_node(cluster_client).values():
         for key in keys:
-            tag = key.decode().split("{", 1)[1].split("}", 1)[0]
-            slots.setdefault(tag, set()).add(cluster_client.keyslot(key))
+            shard = key.decode().split(":", 2)[1].split("{", 1)[0]  # or "" for meta
+            slots.setdefault(shard, set()).add(cluster_client.keyslot(key))
     assert len(slots) == SHARDS + 1  # every shard, and the meta registry
     assert all(len(found) == 1 for found in slots.values())
     assert cluster_client.keyslot(layout.periods_key("a", 7)) == cluster_client.keyslot(
@@ -71,6 +78,56 @@ def test_shards_reach_every_master(cluster_client: Any) -> None:
     )
     assert len(holders) == 3
     assert min(holders.values()) > 0
+
+
+def test_the_first_shards_fall_one_in_each_part_of_the_slots() -> None:
+    """For every n up to 17, the first n shards' slots lie one in each of n
+    equal contiguous ranges, away from their ends, so n masters that hold such
+    ranges get one each."""
+    for n in range(1, 18):
+        parts = [target_slot(shard) * n // SLOTS for shard in range(n)]
+        assert sorted(parts) == list(range(n))
+        margins = [
+            abs(target_slot(s) * n - k * SLOTS) / n
+            for s in range(n)
+            for k in range(n + 1)
+        ]
+        assert min(margins) >= 16
+    for first in (17, 2**40, 2**52, 2**61):  # shards of ids near 2**64, too
+        thirds = Counter(target_slot(first + n) * 3 // SLOTS for n in range(3000))
+        assert sorted(thirds.values()) == [pytest.approx(1000, abs=5)] * 3
+    layout = ShardedLayout()
+    for shard in range(1000):
+        key = layout.bitmap_key(UNIVERSE, shard)
+        assert key.startswith(f"bitmapist:{shard}{{")
+        assert key_slot(key.encode()) == target_slot(shard)
+
+
+def test_a_few_dense_shards_balance_over_three_masters(cluster_client: Any) -> None:
+    """4 shards (3 full, 1 nearly empty): one full shard on each master."""
+    bm = Bitmapist(redis_client=cluster_client, clock=fixed_clock)
+
+    bm.mark_events("a", range(0, 3 * WIDTH + 10), NOW)
+
+    held = []
+    for node in cluster_client.get_primaries():
+        connection = node.redis_connection
+        keys = list(connection.scan_iter(count=1000))
+        held.append(sum(int(connection.memory_usage(k) or 0) for k in keys))
+    assert max(held) <= 1.1 * sum(held) / 3
+
+
+def test_the_id_map_spreads_over_every_master(cluster_client: Any) -> None:
+    bm = Bitmapist(redis_client=cluster_client, clock=fixed_clock, id_map=True)
+
+    bm.mark_events("a", [f"user-{n}" for n in range(5000)], NOW)
+
+    held = []
+    for node in cluster_client.get_primaries():
+        connection = node.redis_connection
+        keys = [k for k in connection.scan_iter(match="bitmapist:ids*", count=1000)]
+        held.append(sum(int(connection.memory_usage(k) or 0) for k in keys))
+    assert max(held) <= 1.2 * sum(held) / 3
 
 
 class CountingCluster(redis.RedisCluster):
@@ -151,6 +208,7 @@ def test_a_write_to_a_node_that_is_down_fails_clearly_and_writes_nothing() -> No
     with running_cluster(3, *extra) as cluster:
         client = cluster.client(socket_connect_timeout=0.5, socket_timeout=2)
         bm = Bitmapist(redis_client=client, clock=fixed_clock)
+        layout = ShardedLayout()
         _mark_one_id_per_shard(bm)
         victim, *alive = cluster.servers
         on_victim, on_alive = (
@@ -158,7 +216,7 @@ def test_a_write_to_a_node_that_is_down_fails_clearly_and_writes_nothing() -> No
                 shard
                 for shard in range(SHARDS)
                 if (
-                    client.get_node_from_key(f"bitmapist:{{{shard}}}:u").port
+                    client.get_node_from_key(layout.bitmap_key(UNIVERSE, shard)).port
                     == victim.port
                 )
                 == down

@@ -206,7 +206,7 @@ def test_the_copy_can_go_to_another_database_and_layout(
     assert check(client, target, prefix="v4", shard_width=2**16).passed
     counts = _new_counts(target, keyspace, prefix="v4", shard_width=2**16)
     assert counts == keyspace.counts
-    assert any(k.startswith(b"v4:{1}:") for k in target.scan_iter())
+    assert any(k.startswith(b"v4:1{") for k in target.scan_iter())
     target.close()
 
 

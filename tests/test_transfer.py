@@ -369,7 +369,8 @@ def test_the_command_line_moves_an_id_map(
     shown = capsys.readouterr()
     assert "an id map of 2 ids" in shown.out
     assert "store without an id map" in shown.err
-    assert list(iter(copy.get_day_event("active", NOW))) == ["alice", "bob"]
+    # A map in Redis numbers ids by a hash: iteration has no first-seen order.
+    assert sorted(copy.get_day_event("active", NOW)) == ["alice", "bob"]
     assert set(copy.get_universe()) == {"alice", "bob", "carol"}
     client.close()
 
@@ -392,7 +393,7 @@ def test_a_store_with_an_id_map_exports_it_and_refuses_a_plain_file(
         plain.load(tmp_path / "plain.bma")
 
     offline = Bitmapist.open(tmp_path / "store.bma", clock=fixed_clock)
-    assert list(iter(offline.get_day_event("active", NOW))) == ["alice", "bob"]
+    assert sorted(offline.get_day_event("active", NOW)) == ["alice", "bob"]
     assert contents(plain) == before
 
 
@@ -569,13 +570,10 @@ def test_ids_through_a_map_come_back_offline(bm: Bitmapist, tmp_path: Path) -> N
     mapped.export(tmp_path / "m.bma")
     offline = Bitmapist.open(tmp_path / "m.bma", clock=fixed_clock)
 
-    assert list(iter(offline.get_day_event("active", NOW))) == [
-        "alice",
-        user,
-        b"\x00",
-        2**64 - 1,
-    ]
-    assert list(iter(~offline.get_attribute("paid"))) == [user, b"\x00", 2**64 - 1]
+    found = list(offline.get_day_event("active", NOW))
+    assert len(found) == 4
+    assert set(found) == {"alice", user, b"\x00", 2**64 - 1}
+    assert set(~offline.get_attribute("paid")) == {user, b"\x00", 2**64 - 1}
     assert "alice" in offline.get_attribute("paid")
 
 
@@ -671,7 +669,8 @@ def test_a_bitmap_holding_an_integer_the_map_lacks_is_refused(
     with pytest.raises(ArchiveError, match="the id map does not list"):
         Bitmapist.open(tmp_path / "bad.bma")
 
-    assert list(target.ids.id_map.entries()) == before == [(0, b"sbob")]
+    assert list(target.ids.id_map.entries()) == before
+    assert [key for _, key in before] == [b"sbob"]
 
 
 def test_a_file_listing_one_id_under_two_integers_is_refused(

@@ -1,14 +1,17 @@
 """The id map: str, bytes, UUID and int ids turned into dense integers and back.
 
 With ``Bitmapist(..., id_map=True)`` every id a caller gives goes through the
-map: on first sight it gets the next free integer (0, 1, 2, ...), so bitmaps
+map: on first sight it gets a free integer from a dense range, so bitmaps
 stay dense whatever the ids look like, and iteration hands back the ids the
 caller gave. The map lives in the backend (``RoaringBackend`` in process,
-``RedisBackend`` in two Redis hashes kept by an atomic Lua script), so every
+``RedisBackend`` in small Redis hashes kept by an atomic Lua script), so every
 process sharing a store shares its map.
 
 Ids are stored tagged with their type, so ``"7"``, ``b"7"`` and ``7`` are three
-different ids. Integers are numbered in order of first sight, not by value.
+different ids. Integers say nothing of the ids' values: ``MemoryIdMap``
+numbers ids in order of first sight, ``RedisIdMap`` within buckets picked by
+a hash of the id, so iteration follows neither the ids' order nor, on Redis,
+the order they were first seen.
 Asking about an id the map has never seen answers "not there" and adds
 nothing. Entries are never removed, except by ``delete_all``.
 """
@@ -122,7 +125,7 @@ class IdMap(Protocol):
 
     def entries(self) -> Iterator[tuple[int, bytes]]:
         """Every (integer, key) pair, in ascending order of integer, read in
-        batches of at most ``BATCH``."""
+        bounded batches."""
 
 
 class MemoryIdMap:

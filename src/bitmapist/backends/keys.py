@@ -2,23 +2,30 @@
 
 Ids are split into shards of ``shard_width`` consecutive ids; a bitmap is
 stored as one Redis string per shard that holds any of its ids, at the id's
-offset within its shard. Every key of a shard carries the shard in its hash
-tag, so a query over one shard touches one hash slot (and one cluster node),
-and memory follows the ids marked, not the largest one.
+offset within its shard. Every key of a shard carries one hash tag, so a query
+over one shard touches one hash slot (and one cluster node), and memory
+follows the ids marked, not the largest one.
 
-    {prefix}:{<shard>}:e:<event>:<period code>   an event in one period
-    {prefix}:{<shard>}:a:<attribute>             an attribute
-    {prefix}:{<shard>}:u                         every id ever marked
-    {prefix}:{<shard>}:names:e / :names:a        names stored in the shard
-    {prefix}:{<shard>}:periods:<event>           period codes of an event
-    {prefix}:{<shard>}:tmp:<n>                   scratch of a running query
-    {prefix}:{<shard>}:load:<token>:<part>       a load's staging and backup keys
-    {prefix}:{meta}:shards                       every shard ever written
-    {prefix}:{ids}:forward / :reverse            the id map, when one is used
+    {prefix}:<shard>{<tag>}:e:<event>:<period code>   an event in one period
+    {prefix}:<shard>{<tag>}:a:<attribute>             an attribute
+    {prefix}:<shard>{<tag>}:u                         every id ever marked
+    {prefix}:<shard>{<tag>}:names:e / :names:a        names stored in the shard
+    {prefix}:<shard>{<tag>}:periods:<event>           an event's periods, as digits
+    {prefix}:<shard>{<tag>}:tmp:<n>                   scratch of a running query
+    {prefix}:<shard>{<tag>}:load:<token>:<part>       a load's staging and backup keys
+    {prefix}:{meta}:shards                            every shard ever written
+    {prefix}:ids<bucket>{<tag>}:f<level>.<n> / :r<n>  the id map (redis_idmap)
 
-The registries (names, periods, shards) let bitmapist list and delete what it
-stored without KEYS or SCAN. Period codes contain no ":", so a key names
-exactly one bitmap even when an event name contains ":".
+The tag of shard (or id map bucket) n is a short string chosen so that the
+keys land in hash slot ``target_slot(n)``: slots picked so that the first few
+shards fall on different masters of any cluster whose masters hold equal
+contiguous ranges of slots, which plain shard numbers as tags do not do (see
+``target_slot``). The registries (names, periods, shards) let bitmapist list
+and delete what it stored without KEYS or SCAN. Period codes contain no ":",
+so a key names exactly one bitmap even when an event name contains ":". A
+period registry holds each code as its digits (``period_member``): Redis
+keeps a set of integers as a compact intset, where a set of strings costs
+about 50 bytes a member before Redis 7.2.
 
 ``Bitmapist3Layout`` is the layout bitmapist 3.x keeps, for data already in
 Redis: see its docstring. ``layout_named`` picks one by the name
@@ -27,6 +34,10 @@ Redis: see its docstring. ``layout_named`` picks one by the name
 
 from __future__ import annotations
 
+import binascii
+import functools
+import itertools
+import string
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -46,13 +57,22 @@ __all__ = [
     "DEFAULT_PREFIX",
     "DEFAULT_SHARD_WIDTH",
     "KEY_LAYOUTS",
+    "SLOTS",
     "Bitmapist3Layout",
     "ShardedLayout",
     "layout_named",
+    "period_code",
+    "period_member",
+    "slot_tag",
+    "target_slot",
 ]
 
 DEFAULT_PREFIX = "bitmapist"
-DEFAULT_SHARD_WIDTH = 2**16
+# 2**16 - 48 ids: a full shard is an 8,186-byte string, which with its 6 bytes
+# of header and terminator fills jemalloc's 8,192-byte size class exactly. A
+# full 2**16 shard (8,192 bytes) spills into the next class, 10,240 bytes: 25%
+# more for every full shard (benchmarks/memory.py and the README measure it).
+DEFAULT_SHARD_WIDTH = 2**16 - 48
 
 _KIND_LETTER = {Kind.EVENT: "e", Kind.ATTRIBUTE: "a"}
 
@@ -77,11 +97,11 @@ class ShardedLayout:
             isinstance(width, bool)
             or not isinstance(width, int)
             or not 8 <= width <= 2**32
-            or width & (width - 1)
+            or width % 8
         ):
             raise ConfigurationError(
-                f"shard width {width!r} is not allowed: it must be a power of two "
-                f"from 8 to 2**32"
+                f"shard width {width!r} is not allowed: it must be a multiple of 8 "
+                f"from 8 to 2**32, so that every shard starts on a byte"
             )
 
     def shard_of(self, id: int) -> tuple[int, int]:
@@ -98,7 +118,7 @@ class ShardedLayout:
         return expression
 
     def _base(self, shard: int) -> str:
-        return f"{self.prefix}:{{{shard}}}"
+        return f"{self.prefix}:{shard}{{{slot_tag(shard)}}}"
 
     def bitmap_key(self, ref: BitmapRef, shard: int) -> str:
         if ref.kind is Kind.UNIVERSE:
@@ -116,7 +136,8 @@ class ShardedLayout:
             return []
         entries = [(self.names_key(ref.kind, shard), ref.name)]
         if ref.period is not None:
-            entries.append((self.periods_key(ref.name, shard), ref.period.code))
+            member = period_member(ref.period.code)
+            entries.append((self.periods_key(ref.name, shard), member))
         return entries
 
     def names_key(self, kind: Kind, shard: int) -> str:
@@ -136,9 +157,77 @@ class ShardedLayout:
     def shards_key(self) -> str:
         return f"{self.prefix}:{{meta}}:shards"
 
-    def id_map_key(self, direction: str) -> str:
-        """One of the id map's two hashes; both share the ``{ids}`` slot."""
-        return f"{self.prefix}:{{ids}}:{direction}"
+    def id_map_key(self, bucket: int, part: str) -> str:
+        """A hash of the id map's ``bucket``: ``f<level>.<n>`` (forward) or
+        ``r<n>`` (reverse); a bucket's hashes share one slot."""
+        return f"{self.prefix}:ids{bucket}{{{slot_tag(bucket)}}}:{part}"
+
+
+# Redis Cluster's hash slots, and the first target slots (below).
+SLOTS = 16384
+# For every n up to 17, the first n of these slots lie one in each n-th of the
+# slot range (and at least 16 slots from the ends of each n-th): so on a
+# cluster of up to 17 masters holding equal contiguous ranges, the first
+# shards land on different masters, and a store of 4 dense shards still
+# spreads over 3 masters. 17 is the most points such a sequence can have
+# (Steinhaus's "18-point problem"); these were found by a backtracking
+# search, and tests/test_cluster.py checks the property.
+_FIRST_SLOTS = (
+    474, 8880, 13954, 4419, 11634, 6924, 15169, 2263, 10162,
+    5622, 12674, 3394, 7952, 15910, 1132, 10762, 5817,
+)  # fmt: skip
+# 2**64 divided by the golden ratio, odd: n * _GOLDEN modulo 2**64 is n times
+# the golden ratio modulo 1, in 64-bit fixed point, exact for any shard number
+# (a float would keep no fraction at all for shards near 2**52).
+_GOLDEN = 0x9E3779B97F4A7C15
+
+
+def target_slot(n: int) -> int:
+    """The hash slot of shard (or id map bucket) ``n``: ``_FIRST_SLOTS``, then
+    n times the golden ratio modulo 1, whose consecutive terms from any start
+    spread evenly over any partition of the range (the three-gap theorem)."""
+    if n < len(_FIRST_SLOTS):
+        return _FIRST_SLOTS[n]
+    return (n * _GOLDEN % 2**64) * SLOTS >> 64
+
+
+def slot_tag(n: int) -> str:
+    """The hash tag of shard (or bucket) ``n``: a string of one to three
+    letters and digits in slot ``target_slot(n)``."""
+    return _tags()[target_slot(n)]
+
+
+@functools.cache
+def _tags() -> tuple[str, ...]:
+    """The first string of letters and digits (shortest first) in each hash
+    slot, by the CRC16 Redis Cluster uses; every slot has one of 3 characters
+    or fewer. Built once, in about 20 ms."""
+    alphabet = (string.digits + string.ascii_letters).encode()
+    found: dict[int, str] = {}
+    for length in (1, 2, 3):
+        for letters in itertools.product(alphabet, repeat=length):
+            tag = bytes(letters)
+            found.setdefault(binascii.crc_hqx(tag, 0) % SLOTS, tag.decode())
+            if len(found) == SLOTS:
+                return tuple(found[slot] for slot in range(SLOTS))
+    raise AssertionError("a hash slot has no tag of 3 characters or fewer")
+
+
+def period_member(code: str) -> str:
+    """A period code as a period registry holds it: its digits, a week's "W"
+    as a 0, so 4 digits are a year, 6 a month, 7 an ISO week, 8 a day and 10
+    an hour (2025, 202501, 2025003, 20250115, 2025011513)."""
+    return code.replace("-W", "0").replace("-", "").replace("T", "")
+
+
+def period_code(member: str) -> str:
+    """The period code a registry member stands for (``period_member``)."""
+    year, rest = member[:4], member[4:]
+    if len(member) == 7:
+        return f"{year}-W{rest[1:]}"
+    parts = [year, *(rest[n : n + 2] for n in range(0, len(rest), 2))]
+    date = "-".join(parts[:3])
+    return f"{date}T{parts[3]}" if len(parts) == 4 else date
 
 
 BITMAPIST3_PREFIX = "trackist_"

@@ -33,7 +33,13 @@ from ..validation import MAX_ID, IdArray
 from . import redis_writes, scanning
 from .base import Write, as_bitmap
 from .dense import DensePlan
-from .keys import DEFAULT_PREFIX, DEFAULT_SHARD_WIDTH, ShardedLayout, layout_named
+from .keys import (
+    DEFAULT_PREFIX,
+    DEFAULT_SHARD_WIDTH,
+    ShardedLayout,
+    layout_named,
+    period_code,
+)
 from .transactions import ShardTransactions, is_cluster
 
 if TYPE_CHECKING:
@@ -334,7 +340,10 @@ class RedisBackend:
         for position, shard_value in enumerate(shards):
             shard = int(shard_value)
             pipe = writes.for_shard(shard)
-            shard_offsets = np.unique(offsets[inverse == position]).tolist()
+            # Highest offset first: SETBIT makes a new string exactly as long
+            # as its first offset needs, where growing one a little at a time
+            # would double its allocation (benchmarks/memory.py, README).
+            shard_offsets = np.unique(offsets[inverse == position])[::-1].tolist()
             for ref in refs:
                 key = self.layout.bitmap_key(ref, shard)
                 for offset in shard_offsets:
@@ -618,8 +627,9 @@ class RedisBackend:
         for shard in shards:
             pipe.delete(self.layout.bitmap_key(UNIVERSE, shard))
         pipe.delete(self.layout.shards_key())
-        for direction in ("forward", "reverse"):
-            pipe.delete(self.layout.id_map_key(direction))
+        map_keys = self.id_map().keys()
+        for key in map_keys:
+            pipe.delete(key)
         with translated("delete bitmaps"):
             pipe.execute()
         self._shards = set()
@@ -641,7 +651,7 @@ class RedisBackend:
                 for name in attributes
             ]
             for event in events:
-                codes = [code.decode() for code in next(periods)]
+                codes = [period_code(member.decode()) for member in next(periods)]
                 doomed += [self.layout.event_key(event, c, shard) for c in codes]
                 doomed.append(self.layout.periods_key(event, shard))
             for kind, members in ((Kind.EVENT, events), (Kind.ATTRIBUTE, attributes)):
@@ -659,7 +669,7 @@ class RedisBackend:
         # Imported here: that module uses this one's error translation.
         from .redis_idmap import RedisIdMap
 
-        return RedisIdMap(self.client, self.layout)
+        return RedisIdMap(self)
 
     # -- whole bitmaps, for export and load
 
@@ -685,10 +695,10 @@ class RedisBackend:
             pipe.smembers(self.layout.periods_key(event, shard))
         with translated("list periods"):
             periods = pipe.execute()
-        for (_, event), codes in zip(events, periods, strict=True):
+        for (_, event), members in zip(events, periods, strict=True):
             found.update(
-                BitmapRef(Kind.EVENT, event, Period.from_code(c.decode(), UTC))
-                for c in codes
+                BitmapRef(Kind.EVENT, event, Period.from_code(code, UTC))
+                for code in (period_code(member.decode()) for member in members)
             )
         return found
 

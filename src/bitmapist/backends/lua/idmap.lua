@@ -1,25 +1,68 @@
--- Gives every external id in ARGV its integer, numbering ids never seen from
--- the size of the map: one script run is atomic, so concurrent writers (any
--- number of processes, on one server or a cluster, where both keys share a
--- slot) never give one id two integers or one integer to two ids.
+-- The id map's get-or-create (or lookup) within one bucket, whose hashes all
+-- share one hash slot. One script run is atomic, so concurrent writers (any
+-- number of processes, on one server or a cluster) never give one id two
+-- integers or one integer to two ids: a bucket numbers its ids 0, 1, 2, ...
+-- from its own count, and the client makes integers of them that no other
+-- bucket makes (see redis_idmap.py).
 --
--- KEYS[1]: the forward hash, external id -> integer.
--- KEYS[2]: the reverse hash, integer -> external id.
--- ARGV: the external ids, encoded and tagged by bitmapist.idmap.
--- Returns the integers, in the order of ARGV.
+-- A bucket's forward hashes come in levels: level L has 2^L hashes and holds
+-- the ids numbered from size * (2^L - 1) to size * (2^(L+1) - 1) - 1, each in
+-- the hash its id's hash picks; so every hash holds about `size` ids, small
+-- enough for Redis to keep it listpack-encoded, and nothing is ever moved.
+-- An id is looked for in every level. Reverse hashes hold `reverse` numbers
+-- each, by number.
+--
+-- KEYS[1]: the bucket's level-0 forward hash, which also holds the bucket's
+--          count of ids under the field "#" (no encoded id is "#").
+-- ARGV[1]: "create" (number ids never seen) or "lookup" (write nothing).
+-- ARGV[2]: the bucket's key names up to their part ("<...>:"): forward
+--          hashes are <base>f<level>.<n>, reverse hashes <base>r<n>.
+-- ARGV[3], ARGV[4]: ids per forward hash level, numbers per reverse hash.
+-- ARGV[5...]: pairs of an encoded id and its hash, a decimal integer.
+-- Returns each id's number within the bucket, in order; false for an id
+-- never seen in "lookup" mode.
 
-local forward, reverse = KEYS[1], KEYS[2]
-local size = redis.call("HLEN", forward)
-local found = {}
-for i, key in ipairs(ARGV) do
-  local number = redis.call("HGET", forward, key)
-  if not number then
-    -- "%d": a Lua number turned into a string by Redis would use "%.14g".
-    number = string.format("%d", size)
-    size = size + 1
-    redis.call("HSET", forward, key, number)
-    redis.call("HSET", reverse, number, key)
+local create = ARGV[1] == "create"
+local base = ARGV[2]
+local size, reverse = tonumber(ARGV[3]), tonumber(ARGV[4])
+local count = tonumber(redis.call("HGET", KEYS[1], "#") or "0")
+
+local function level_of(number)
+  local level, first, width = 0, 0, size
+  while number >= first + width do
+    first, width, level = first + width, width * 2, level + 1
   end
-  found[i] = tonumber(number)
+  return level
+end
+
+-- "%d": a Lua number turned into a string by Redis would use "%.14g".
+local function forward(level, hash)
+  return base .. "f" .. level .. "." .. string.format("%d", hash % 2 ^ level)
+end
+
+local top = count > 0 and level_of(count - 1) or -1
+local created = false
+local found = {}
+for i = 5, #ARGV, 2 do
+  local key, hash = ARGV[i], tonumber(ARGV[i + 1])
+  local number = false
+  for level = 0, top do
+    number = redis.call("HGET", forward(level, hash), key)
+    if number then
+      break
+    end
+  end
+  if not number and create then
+    number = string.format("%d", count)
+    local level = level_of(count)
+    redis.call("HSET", forward(level, hash), key, number)
+    local part = base .. "r" .. string.format("%d", math.floor(count / reverse))
+    redis.call("HSET", part, string.format("%d", count % reverse), key)
+    count, top, created = count + 1, level, true
+  end
+  found[#found + 1] = number and tonumber(number)
+end
+if created then
+  redis.call("HSET", KEYS[1], "#", string.format("%d", count))
 end
 return found
