@@ -13,6 +13,7 @@ import pytest
 
 from bitmapist import Bitmapist, InvalidIdError, idmap
 from bitmapist.backends import redis_idmap
+from bitmapist.errors import BackendError
 from bitmapist.idmap import MappedIds, encode
 from bitmapist.testing import RedisCluster, RedisServer
 
@@ -243,4 +244,34 @@ def test_a_large_map_in_redis_stays_compact_and_dense(
     assert dict(entries) == {
         int(n): encode(i) for n, i in zip(numbers, ids, strict=True)
     }
+    client.close()
+
+
+@pytest.mark.redis_server
+def test_a_numbering_that_fails_part_way_never_gives_two_ids_one_integer(
+    redis_server: RedisServer,
+) -> None:
+    """Foreign data in a reverse hash fails the script after it has begun;
+    the number it reserved is left unused, not handed out again."""
+    client = redis_server.client()
+    client.flushall()
+    bm = Bitmapist(redis_client=client, id_map=True)
+    assert isinstance(bm.ids, MappedIds)
+    first, second = [
+        name
+        for name in (f"u{n}" for n in range(5000))
+        if redis_idmap._hash(encode(name)) % redis_idmap.BUCKETS == 0
+    ][:2]
+    reverse = bm.backend.layout.id_map_key(0, "r0")  # type: ignore[attr-defined]
+    client.rpush(reverse, "not ours")
+
+    with pytest.raises(BackendError, match="WRONGTYPE"):
+        bm.mark_event("a", first, NOW)
+    client.delete(reverse)
+    bm.mark_events("a", [second, first], NOW)
+
+    numbers = bm.ids.id_map.lookup([encode(first), encode(second)])
+    assert None not in numbers
+    assert len(set(numbers)) == 2
+    assert sorted(bm.get_day_event("a", NOW)) == sorted([first, second])
     client.close()

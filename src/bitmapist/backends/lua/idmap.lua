@@ -41,28 +41,35 @@ local function forward(level, hash)
 end
 
 local top = count > 0 and level_of(count - 1) or -1
-local created = false
-local found = {}
+local found, fresh, numbered = {}, {}, {}
 for i = 5, #ARGV, 2 do
   local key, hash = ARGV[i], tonumber(ARGV[i + 1])
-  local number = false
+  local number = numbered[key] or false
   for level = 0, top do
+    if number then break end
     number = redis.call("HGET", forward(level, hash), key)
-    if number then
-      break
-    end
   end
   if not number and create then
-    number = string.format("%d", count)
-    local level = level_of(count)
-    redis.call("HSET", forward(level, hash), key, number)
-    local part = base .. "r" .. string.format("%d", math.floor(count / reverse))
-    redis.call("HSET", part, string.format("%d", count % reverse), key)
-    count, top, created = count + 1, level, true
+    -- A new id, numbered after the ids the bucket holds and those of this
+    -- call before it (the same id twice in one call gets one number).
+    number = string.format("%d", count + #fresh)
+    fresh[#fresh + 1] = {key, hash}
   end
+  numbered[key] = number
   found[#found + 1] = number and tonumber(number)
 end
-if created then
-  redis.call("HSET", KEYS[1], "#", string.format("%d", count))
+if #fresh > 0 then
+  -- The count goes first, then each id's reverse entry, then its forward one:
+  -- a script that fails part way (a key holding another type) leaves numbers
+  -- unused, never one number on two ids, and no id the forward hashes find
+  -- without its way back.
+  redis.call("HSET", KEYS[1], "#", string.format("%d", count + #fresh))
+  for j, entry in ipairs(fresh) do
+    local number = count + j - 1
+    local key, hash = entry[1], entry[2]
+    local part = base .. "r" .. string.format("%d", math.floor(number / reverse))
+    redis.call("HSET", part, string.format("%d", number % reverse), key)
+    redis.call("HSET", forward(level_of(number), hash), key, string.format("%d", number))
+  end
 end
 return found
