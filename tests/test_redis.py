@@ -243,6 +243,23 @@ def test_a_single_mark_registers_what_it_creates_even_after_a_delete(
     assert client.sismember(bm.backend.layout.shards_key(), 1)  # type: ignore[attr-defined]
 
 
+@pytest.mark.parametrize("ids", [[2], [2, 3]], ids=["single", "bulk"])
+def test_a_bitmap_kept_for_ever_keeps_its_period_registry_for_ever(
+    client: redis.Redis, ids: list[int]
+) -> None:
+    """Else the registry would expire with another instance's deadline and
+    leave the bitmap unlisted, undeleted and unexported."""
+    expiring = Bitmapist(redis_client=client, expire={"day": timedelta(days=7)})
+    kept = Bitmapist(redis_client=client)
+    expiring.mark_event("e", 1, granularities=["day"])
+    registry = expiring.backend.layout.periods_key("e", 0)  # type: ignore[attr-defined]
+    assert client.ttl(registry) > 0
+
+    kept.mark_events("e", ids, granularities=["month"])
+
+    assert client.ttl(registry) == -1
+
+
 def evalsha_calls(client: redis.Redis) -> int:
     stats = client.info("commandstats").get("cmdstat_evalsha", {"calls": 0})
     return int(stats["calls"])
@@ -285,6 +302,13 @@ def test_the_script_is_loaded_again_after_a_script_flush(client: redis.Redis) ->
     client.script_flush()
     bm.mark_events("a", [8, 9], NOW)
     assert list(bm.get_day_event("a", NOW)) == [5, 6, 7, 8, 9]
+    # Dense enough that units carry bitmaps in scratch keys, inside MULTI.
+    dense = list(range(WIDTH, 2 * WIDTH, 2))
+    bm.mark_events("b", dense, NOW)
+    client.script_flush()
+    bm.mark_events("c", dense, NOW)
+    assert list(bm.get_day_event("c", NOW)) == dense
+    assert not list(client.scan_iter(match="*:tmp:*"))
 
 
 def test_a_refused_write_applies_nothing() -> None:

@@ -288,7 +288,9 @@ class RedisBackend:
                 pipelined=False,
             )
         elif units or shards:
-            self._check_transactions(self.run(fill, "write bitmaps"))
+            # A unit lost in EXEC to NOSCRIPT left its scratch keys SET: run
+            # again, its script deletes them.
+            self.run(fill, "write bitmaps", check=self._check_transactions)
 
     def _queue_unit(self, pipe: Any, unit: redis_writes.Unit) -> Any:
         """One unit as one transaction, several of which share a pipeline; a
@@ -560,12 +562,19 @@ class RedisBackend:
         return sha
 
     def run(
-        self, fill: Callable[[Any], Any], action: str, *, pipelined: bool = True
+        self,
+        fill: Callable[[Any], Any],
+        action: str,
+        *,
+        pipelined: bool = True,
+        check: Callable[[list[Any]], None] | None = None,
     ) -> list[Any]:
         """Fill a pipeline and execute it (on a cluster, sent to every node at
         once); when a server has lost a script (a restart, a failover, SCRIPT
         FLUSH, a new node), load it on every master and run again. Not
-        ``pipelined``, ``fill`` sends its one command on the client."""
+        ``pipelined``, ``fill`` sends its one command on the client. ``check``
+        raises on errors the replies hold (those of EXEC), a lost script
+        among them."""
         for attempt in (1, 2):
             try:
                 with translated(action):
@@ -573,7 +582,10 @@ class RedisBackend:
                         return [fill(self.client)]
                     pipe = self.client.pipeline(transaction=False)
                     fill(pipe)
-                    return list(pipe.execute())
+                    replies = list(pipe.execute())
+                if check is not None:
+                    check(replies)
+                return replies
             except errors.BackendError as error:
                 lost = isinstance(error.__cause__, rex.NoScriptError)
                 if not lost or attempt == 2:

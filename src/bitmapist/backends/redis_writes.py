@@ -255,8 +255,9 @@ def mark(
 ) -> Mark:
     """The call of a single ``mark_event``, the commonest write: planned once
     per shard and bitmaps, so that a loop of single marks costs the client
-    little more than the command. The registry with the most members goes
-    last, whole; each member of the others is a registry entry of its own."""
+    little more than the command. The event's period registry (else the
+    registry with the most members) goes last, whole; each member of the
+    others is a registry entry of its own."""
     registries: dict[str, dict[str, None]] = {}
     if layout.registries:
         registries[layout.shards_key()] = {str(shard): None}
@@ -266,7 +267,9 @@ def mark(
     keys = [layout.bitmap_key(ref, shard) for ref in refs]
     members: list[str] = []
     if registries:
-        last = max(registries, key=lambda key: len(registries[key]))
+        periods = {layout.periods_key(ref.name, shard) for ref in refs if ref.period}
+        # The period registry goes last, for mark.lua to PERSIST it.
+        last = max(registries, key=lambda key: (key in periods, len(registries[key])))
         for key, entries in registries.items():
             if key != last:
                 keys += [key] * len(entries)

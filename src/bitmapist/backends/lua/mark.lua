@@ -9,13 +9,10 @@
 -- ARGV[2]: the id's offset in the shard.
 -- ARGV[3]: how many of KEYS are bitmaps.
 -- ARGV[4...]: one member for each registry but the last, then every member
---             of the last: only the last may take several.
+--             of the last: only the last may take several. The last is the
+--             event's period registry when the mark has one.
 
 local bit, offset, bitmaps = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
--- Every write registers the bitmaps it creates, and deletion and expiry
--- never leave a bitmap without its registry entries: bitmaps that all exist
--- are registered already.
-local registered = redis.call("EXISTS", unpack(KEYS, 1, bitmaps)) == bitmaps
 
 local function fail(err)
   undo_all()
@@ -24,7 +21,7 @@ end
 
 for i = 1, bitmaps do
   -- A bitmap this mark creates is undone by deleting it.
-  local created = not registered and redis.call("EXISTS", KEYS[i]) == 0
+  local created = redis.call("EXISTS", KEYS[i]) == 0
   local old = redis.pcall("SETBIT", KEYS[i], offset, bit)
   if type(old) == "table" then return fail(old.err) end
   if created then
@@ -34,16 +31,19 @@ for i = 1, bitmaps do
   end
 end
 
-local last = registered and bitmaps or #KEYS
+local last = #KEYS
 for i = bitmaps + 1, last - 1 do
   local member = ARGV[i - bitmaps + 3]
   local added = redis.pcall("SADD", KEYS[i], member)
   if type(added) == "table" then return fail(added.err) end
   if added == 1 then remember("member", KEYS[i], member) end
 end
--- The last SADD, failing, adds nothing: it is never undone.
+-- The last SADD, failing, adds nothing: it is never undone. The last
+-- registry is the event's periods, which an instance with expiry may have
+-- given a deadline: a mark kept for ever keeps it for ever (register.lua).
 if last > bitmaps then
   local added = redis.pcall("SADD", KEYS[last], unpack(ARGV, last - bitmaps + 3))
   if type(added) == "table" then return fail(added.err) end
+  redis.call("PERSIST", KEYS[last])
 end
 return 1

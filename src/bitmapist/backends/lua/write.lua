@@ -82,6 +82,9 @@ for i = 1, #ARGV, 2 do
         if type(added) == "table" then return fail(added.err) end
         if added == 1 then remember("member", key, member) end
       end
+      -- Units carry no deadlines: a period registry that an instance with
+      -- expiry gave one lives for ever now, as its new bitmaps do.
+      redis.call("PERSIST", key)
     end
   end
 end
