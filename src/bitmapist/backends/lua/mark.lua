@@ -1,7 +1,7 @@
 -- Sets or clears one id in the bitmaps of one shard and records them in their
 -- registries: what a single mark_event or unmark_event writes. write.lua can
 -- do the same, but this is the commonest write, and doing only this costs the
--- server about half as much. A key of the wrong type fails the mark with
+-- server about a quarter less (benchmarks/README.md). A key of the wrong type fails the mark with
 -- nothing of it written. Sent after undo.lua.
 --
 -- KEYS: the bitmaps, then the registry sets.
