@@ -188,8 +188,6 @@ def plan(
     script may touch keys of any hash slot, and cheaper than a command of
     its own."""
     new = functools.partial(_new_unit, layout, register_shards)
-    if len(writes) == 1 and writes[0].ids.size == 1 and writes[0].refs:
-        return _plan_one(layout, writes[0], new)
     bits = sum(write.ids.size * len(write.refs) for write in writes)
     if costs.bits(bits) <= costs.unit_budget_us:
         return _plan_small(layout, writes, new)
@@ -220,17 +218,6 @@ def _new_unit(
 
 
 NewUnit = Callable[..., Unit]
-
-
-def _plan_one(layout: ShardedLayout, write: Write, new: NewUnit) -> Plan:
-    """The plan of one id in a batch of one."""
-    shard, offset = layout.shard_of(int(write.ids[0]))
-    unit = new(shard)
-    packed = struct.pack("<I", offset)
-    for ref in write.refs:
-        unit.bits(layout.bitmap_key(ref, shard), packed, write.value)
-        _register(unit, layout, ref, shard)
-    return Plan([shard], iter([unit]))
 
 
 @dataclass(frozen=True)
