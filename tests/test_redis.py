@@ -203,12 +203,16 @@ def dump_all(client: redis.Redis) -> dict[bytes, bytes | None]:
     return {key: client.dump(key) for key in client.scan_iter(count=1000)}
 
 
+@pytest.mark.parametrize("existing", [False, True], ids=["new", "existing"])
 @pytest.mark.parametrize("foreign", ["day", "universe", "shards", "names", "periods"])
 def test_a_single_mark_meeting_a_key_of_the_wrong_type_writes_nothing(
-    client: redis.Redis, foreign: str
+    client: redis.Redis, foreign: str, existing: bool
 ) -> None:
+    """Whether the mark would create its bitmaps in shard 1 or find them."""
     bm = make(client)
     bm.mark_event("a", 5, NOW)  # shard 0, and the shard registry
+    if existing:
+        bm.mark_event("a", WIDTH + 3, NOW)
     layout = bm.backend.layout  # type: ignore[attr-defined]
     key = {
         "day": layout.bitmap_key(bm.get_day_event("a", NOW).ref, 1),
@@ -232,7 +236,7 @@ def test_a_single_mark_registers_what_it_creates_even_after_a_delete(
 ) -> None:
     bm = make(client)
     bm.mark_event("a", WIDTH + 7, NOW)
-    bm.mark_event("a", WIDTH + 8, NOW)  # every bitmap exists: no registry write
+    bm.mark_event("a", WIDTH + 8, NOW)  # every bitmap exists
     bm.delete_event("a")
     assert bm.get_event_names() == []
 

@@ -19,9 +19,12 @@ local function fail(err)
   return redis.error_reply(err)
 end
 
+-- A bitmap this mark creates is undone by deleting it. Most marks create
+-- none, which one EXISTS over them all tells; only the others ask per key.
+local all_exist = redis.call("EXISTS", unpack(KEYS, 1, bitmaps)) == bitmaps
+
 for i = 1, bitmaps do
-  -- A bitmap this mark creates is undone by deleting it.
-  local created = redis.call("EXISTS", KEYS[i]) == 0
+  local created = not all_exist and redis.call("EXISTS", KEYS[i]) == 0
   local old = redis.pcall("SETBIT", KEYS[i], offset, bit)
   if type(old) == "table" then return fail(old.err) end
   if created then
