@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -123,6 +123,22 @@ def test_strings_written_one_bit_at_a_time_cost_what_a_fresh_copy_costs(
     client.delete(key)
     client.set(key, data)  # type: ignore[arg-type]
     assert grown == client.memory_usage(key, samples=0)
+
+
+def test_instances_in_two_zones_mark_the_same_instant_under_their_own_hours(
+    client: redis.Redis,
+) -> None:
+    """The hour 18:00 in New York starts when 23:00 UTC does; its bitmap has
+    another name, which no cache of the first instance's writes may give."""
+    when = datetime(2024, 12, 29, 23, 30, tzinfo=timezone.utc)
+    new_york = make(client, timezone="America/New_York", granularities=["hour"])
+    utc = make(client, timezone="UTC", granularities=["hour"])
+
+    new_york.mark_event("a", 1, when)
+    utc.mark_event("a", 2, when)
+
+    assert list(new_york.get_hour_event("a", when)) == [1]
+    assert list(utc.get_hour_event("a", when)) == [2]
 
 
 def test_a_prefix_keeps_instances_apart(client: redis.Redis) -> None:

@@ -94,6 +94,18 @@ class Period:
     def __hash__(self) -> int:
         return self._hash
 
+    def __eq__(self, other: object) -> bool:
+        """The same granularity, start and code: an hour of one zone is not
+        the same period as the hour of another zone that starts at the same
+        instant, since its bitmaps are stored under another name."""
+        if not isinstance(other, Period):
+            return NotImplemented
+        return (
+            self.granularity is other.granularity
+            and self.start == other.start
+            and self.code == other.code
+        )
+
     def __reduce__(self) -> tuple[type[Period], tuple[Granularity, datetime]]:
         return (Period, (self.granularity, self.start))
 
