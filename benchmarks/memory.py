@@ -310,7 +310,7 @@ def cell(
     return "n/a"
 
 
-def _width_name(width: int) -> str:
+def width_name(width: int) -> str:
     power = (width - 1).bit_length()
     below = 2**power - width
     return f"2**{power}" + (f"-{below}" if below else "")
@@ -342,7 +342,7 @@ def main() -> int:
         "ids",
         "marks",
         "Roaring",
-        *(f"Redis {_width_name(w)}" for w in WIDTHS),
+        *(f"Redis {width_name(w)}" for w in WIDTHS),
         "Redis+map",
         "(map)",
         "3.x plain",
@@ -390,7 +390,7 @@ def main() -> int:
             measured_3x = None
             if reference is not None and reference <= arguments.max_bytes:
                 measured_3x = measure_redis(client, workload, 0, False, "bitmapist3")
-            options = {f"Redis {_width_name(w)}": f.total for w, f in plain.items()}
+            options = {f"Redis {width_name(w)}": f.total for w, f in plain.items()}
             options["Redis+map"] = mapped.total
             best_name, best = min(options.items(), key=lambda item: item[1])
             if measured_3x is None:
@@ -421,7 +421,7 @@ def main() -> int:
                 f"{name}: id map {mapped.map_bytes / len(workload.ids):.1f} bytes per "
                 f"id in Redis; used_memory growth / MEMORY USAGE sum: "
                 + ", ".join(
-                    f"{_width_name(w)} {f.used_memory / f.total:.2f}"
+                    f"{width_name(w)} {f.used_memory / f.total:.2f}"
                     for w, f in plain.items()
                 )
                 + f", map {mapped.used_memory / mapped.total:.2f}; load seconds: "
@@ -437,7 +437,7 @@ def main() -> int:
                 cluster_rows.append(
                     [
                         name,
-                        f"{_width_name(width)}{' +map' if id_map else ''}",
+                        f"{width_name(width)}{' +map' if id_map else ''}",
                         f"{single.total:,}",
                         f"{spread.total:,}",
                         f"{difference:+.1%}",
@@ -460,7 +460,7 @@ def main() -> int:
     )
     if cluster is not None:
         print()
-        shown = _width_name(DEFAULT_SHARD_WIDTH)
+        shown = width_name(DEFAULT_SHARD_WIDTH)
         print(f"3-master cluster vs single Redis, MEMORY USAGE bytes (width {shown}):")
         print(table(cluster_rows))
     return 0

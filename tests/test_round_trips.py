@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import numpy as np
 import pytest
 import redis
 from hypothesis import given
@@ -17,7 +18,7 @@ from hypothesis import strategies as st
 
 from bitmapist import Bitmap, Bitmapist
 from bitmapist.backends.keys import DEFAULT_SHARD_WIDTH
-from bitmapist.backends.redis import decode_bitmap
+from bitmapist.backends.redis import decode_bitmap, decode_shards
 from bitmapist.testing import RedisServer
 
 from .conftest import NOW, fixed_clock
@@ -108,6 +109,30 @@ def test_decoding_a_redis_string_reads_every_set_bit(data: bytes, base: int) -> 
     ]
 
     assert decode_bitmap(data, base).tolist() == expected
+
+
+@given(
+    st.integers(1, 4).map(lambda n: 8 * n),
+    st.dictionaries(st.integers(0, 12), st.binary(max_size=4)),
+)
+def test_decoding_shards_reads_each_shard_at_its_place(
+    width: int, strings: dict[int, bytes]
+) -> None:
+    """Runs of consecutive shards are decoded as one string: short strings,
+    empty ones and gaps between shards must each keep every id in place."""
+    strings = {shard: data[: width // 8] for shard, data in strings.items()}
+    expected = [
+        shard * width + 8 * position + bit
+        for shard, data in sorted(strings.items())
+        for position, byte in enumerate(data)
+        for bit in range(8)
+        if byte & (0x80 >> bit)
+    ]
+
+    decoded = decode_shards(sorted(strings.items()), width)
+
+    assert decoded.dtype == np.uint64
+    assert decoded.tolist() == expected
 
 
 @pytest.mark.redis_server

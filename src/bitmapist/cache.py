@@ -41,12 +41,11 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any, TypeVar, cast
 
-import numpy as np
 import redis
 from pyroaring import BitMap64
 
 from .backends.base import as_bitmap
-from .backends.redis import REDIS_ERRORS, RedisBackend, decode_bitmap
+from .backends.redis import REDIS_ERRORS, RedisBackend, decode_shards
 from .backends.roaring import RoaringBackend
 from .backends.transactions import is_cluster
 from .errors import ConfigurationError
@@ -256,16 +255,12 @@ class ClosedPeriodCache:
             self._reader.send_packed_command(self._reader.pack_commands(commands))
             replies = iter([self._reader.read_response() for _ in commands])
         for ref in refs:
-            parts = []
             keys = [layout.bitmap_key(ref, shard).encode() for shard in shards]
             for key in keys:
                 self._refs[key] = ref
             self._keys[ref] = keys
-            for shard in shards:
-                data = next(replies)
-                if data:
-                    parts.append(decode_bitmap(data, shard * layout.shard_width))
-            bitmap = as_bitmap(np.concatenate(parts)) if parts else BitMap64()
+            strings = [(shard, next(replies)) for shard in shards]
+            bitmap = as_bitmap(decode_shards(strings, layout.shard_width))
             self.store.put(ref, bitmap)
             self._sizes[ref] = _bytes(bitmap)
             self._held += self._sizes[ref]

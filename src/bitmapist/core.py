@@ -35,7 +35,7 @@ from .expressions import (
     Operation,
     complement,
 )
-from .idmap import PlainIds, ids_for
+from .idmap import ids_for
 from .periods import (
     DEFAULT_GRANULARITIES,
     Granularity,
@@ -395,10 +395,7 @@ class Bitmapist:
         return self._ask(expression, lambda backend: backend.member_ids(expression))
 
     def _iterate(self, expression: Expression) -> Iterator[Any]:
-        if isinstance(self.ids, PlainIds):
-            # Python ints made all at once by numpy, not one by one.
-            return iter(self._member_ids(expression).tolist())
-        return self.ids.external(self._members(expression))
+        return self.ids.external(self._member_ids(expression))
 
     # -- files
 

@@ -18,13 +18,13 @@ nothing. Entries are never removed, except by ``delete_all``.
 
 from __future__ import annotations
 
+import array
 import threading
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, Protocol
 
 import numpy as np
-from pyroaring import BitMap64
 
 from .errors import ConfigurationError, InvalidIdError
 from .validation import MAX_ID, IdArray, check_id, check_ids
@@ -217,8 +217,21 @@ class Ids(Protocol):
     def lookup(self, value: Any) -> int | None:
         """One id's integer, or None when it cannot be in any bitmap."""
 
-    def external(self, members: BitMap64) -> Iterator[Any]:
-        """The ids callers gave, for stored integers."""
+    def external(self, numbers: IdArray) -> Iterator[Any]:
+        """The ids callers gave, for the stored integers ``numbers``, sorted."""
+
+
+def python_ints(numbers: IdArray) -> Iterator[int]:
+    """The sorted ``numbers`` as Python ints, each made when it is reached.
+    Iterating a bitmap then never holds a list of all its ints, and
+    ``list(x)`` makes each int once, straight into its list: numpy's
+    ``tolist()`` would make them into a list that ``list`` copies again.
+    Signed 64-bit items when the largest allows, which CPython makes into
+    ints a little faster than unsigned ones."""
+    signed = numbers.size == 0 or int(numbers[-1]) < 2**63
+    items = array.array("q" if signed else "Q")
+    items.frombytes(np.ascontiguousarray(numbers, dtype=np.uint64).view(np.uint8).data)
+    return iter(items)
 
 
 class PlainIds:
@@ -232,8 +245,8 @@ class PlainIds:
     def lookup(self, value: Any) -> int | None:
         return check_id(value)
 
-    def external(self, members: BitMap64) -> Iterator[Any]:
-        return iter(members)
+    def external(self, numbers: IdArray) -> Iterator[Any]:
+        return python_ints(numbers)
 
 
 class MappedIds:
@@ -261,10 +274,9 @@ class MappedIds:
         (number,) = self.id_map.lookup([encode(value)])
         return number
 
-    def external(self, members: BitMap64) -> Iterator[Any]:
-        numbers = members.to_array() if len(members) else []
+    def external(self, numbers: IdArray) -> Iterator[Any]:
         for start in range(0, len(numbers), BATCH):
-            chunk = [int(n) for n in numbers[start : start + BATCH]]
+            chunk = numbers[start : start + BATCH].tolist()
             yield from (decode(key) for key in self.id_map.external(chunk))
 
 
