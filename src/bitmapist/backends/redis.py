@@ -962,6 +962,8 @@ def decode_shards(strings: Sequence[tuple[int, bytes]], width: int) -> IdArray:
         )
         for first, run in runs
     ]
+    if len(parts) == 1:
+        return parts[0]
     return np.concatenate(parts) if parts else np.empty(0, dtype=np.uint64)
 
 
