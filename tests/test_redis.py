@@ -263,6 +263,101 @@ def test_a_single_mark_registers_what_it_creates_even_after_a_delete(
     assert client.sismember(bm.backend.layout.shards_key(), 1)  # type: ignore[attr-defined]
 
 
+def mark_after_listing_periods(
+    client: redis.Redis, mark: Any, times: int = 1
+) -> list[int]:
+    """Make ``client``'s pipelines call ``mark()`` right after the first
+    ``times`` pipelines that read a period registry: a write from another
+    client landing between a delete's listing of the periods and its
+    deletion. Returns the list that counts the marks made."""
+    made: list[int] = []
+    open_pipeline = client.pipeline
+
+    def pipeline(*args: Any, **options: Any) -> Any:
+        pipe = open_pipeline(*args, **options)
+        execute = pipe.execute
+
+        def execute_then_mark(*args: Any, **options: Any) -> Any:
+            lists_periods = any(
+                command[0] == "SMEMBERS" and ":periods:" in str(command[1])
+                for command, _ in pipe.command_stack
+            )
+            replies = execute(*args, **options)
+            if lists_periods and len(made) < times:
+                made.append(1)
+                mark()
+            return replies
+
+        pipe.execute = execute_then_mark
+        return pipe
+
+    client.pipeline = pipeline  # type: ignore[method-assign]
+    return made
+
+
+def test_a_mark_racing_a_delete_leaves_no_bitmap_unregistered(
+    client: redis.Redis, redis_server: RedisServer
+) -> None:
+    """A mark of a new period between the delete's listing of the periods
+    and its deletion: the shard is listed and deleted again, so no bitmap is
+    left that names, refs, export or delete_all cannot see."""
+    bm = make(client)
+    other = make(redis_server.client())
+    bm.mark_event("a", 7, NOW)
+    bm.mark_attribute("p", 7)
+    made = mark_after_listing_periods(
+        client, lambda: other.mark_event("a", 8, NOW + timedelta(days=40))
+    )
+
+    bm.delete_event("a")
+
+    assert made == [1]
+    assert bm.get_event_names() == []
+    assert not [key for key in all_keys(client) if b":e:a:" in key]
+    bm.delete_all()
+    assert all_keys(client) == set()
+
+
+def test_a_delete_that_keeps_meeting_new_periods_says_so(
+    client: redis.Redis, redis_server: RedisServer
+) -> None:
+    bm = make(client)
+    other = make(redis_server.client())
+    bm.mark_event("a", 7, NOW)
+    days = iter(range(1, 100))
+    mark_after_listing_periods(
+        client,
+        lambda: other.mark_event("a", 8, NOW + timedelta(days=next(days))),
+        times=100,
+    )
+
+    with pytest.raises(BackendError, match="marks kept adding periods to shards"):
+        bm.delete_event("a")
+
+    # What is left is still registered, and a delete without the race ends it.
+    client.pipeline = redis.Redis.pipeline.__get__(client)  # type: ignore[method-assign]
+    assert bm.get_event_names() == ["a"]
+    bm.delete_event("a")
+    assert not [key for key in all_keys(client) if b":e:a:" in key]
+
+
+def test_a_delete_meeting_a_registry_of_the_wrong_type_deletes_nothing(
+    client: redis.Redis,
+) -> None:
+    bm = make(client)
+    bm.mark_event("a", 7, NOW)
+    bm.mark_attribute("p", 7)
+    names = bm.backend.layout.names_key(Kind.ATTRIBUTE, 0)  # type: ignore[attr-defined]
+    client.delete(names)
+    client.set(names, "not a set")
+    before = {key: client.dump(key) for key in all_keys(client)}
+
+    with pytest.raises(BackendError, match="WRONGTYPE"):
+        bm.delete_event("a")
+
+    assert {key: client.dump(key) for key in all_keys(client)} == before
+
+
 @pytest.mark.parametrize("ids", [[2], [2, 3]], ids=["single", "bulk"])
 def test_a_bitmap_kept_for_ever_keeps_its_period_registry_for_ever(
     client: redis.Redis, ids: list[int]

@@ -68,6 +68,7 @@ _UNDO = _LUA.joinpath("undo.lua").read_text()
 _WRITE = _UNDO + _LUA.joinpath("write.lua").read_text()
 _MARK = _UNDO + _LUA.joinpath("mark.lua").read_text()
 _TYPES = _LUA.joinpath("types.lua").read_text()
+_DELETE = _LUA.joinpath("delete.lua").read_text()
 
 # How many keys one call of types.lua checks, and how many times a store whose
 # keys other clients keep changing is tried before it gives up.
@@ -81,6 +82,10 @@ PIPELINE_BYTES = 8 * 2**20
 # How many shards one call of evaluate.lua covers on one server: at 2**16 ids
 # a shard, about 4 million ids, a few milliseconds of BITOPs at most.
 SHARDS_PER_CALL = 64
+
+# How many times a delete lists and deletes again the shards where marks
+# added periods in between.
+DELETE_ATTEMPTS = 10
 
 _SIGN = {Op.AND: "&", Op.OR: "|", Op.XOR: "^", Op.SUB: "-"}
 _SCRATCH = {Op.AND: 1, Op.OR: 1, Op.XOR: 1, Op.SUB: 2}
@@ -648,34 +653,79 @@ class RedisBackend:
         self._shards = set()
 
     def _delete_in(self, shards: list[int], names: Sequence[tuple[Kind, str]]) -> None:
-        """Delete the named bitmaps from each shard, with their registry entries."""
+        """Delete the named bitmaps from each shard, with their registry
+        entries, one shard at once (``lua/delete.lua``). A shard whose
+        periods changed between their listing and the deletion is listed
+        and deleted again."""
         events = [name for kind, name in names if kind is Kind.EVENT]
         attributes = [name for kind, name in names if kind is Kind.ATTRIBUTE]
+        pending = shards
+        for _ in range(DELETE_ATTEMPTS):
+            if not pending:
+                return
+            pending = self._delete_round(pending, events, attributes)
+        if pending:
+            raise errors.BackendError(
+                f"could not delete {', '.join(map(repr, [*events, *attributes]))}: "
+                f"marks kept adding periods to shards {pending} while they were "
+                f"deleted ({DELETE_ATTEMPTS} attempts); the other shards are done, "
+                f"and deleting again finishes these"
+            )
+
+    def _delete_round(
+        self, shards: list[int], events: list[str], attributes: list[str]
+    ) -> list[int]:
+        """One listing and deletion of ``shards``; the shards left to do."""
+        periods = self._listed_periods(shards, events)
+
+        def fill(pipe: Any) -> None:
+            for shard in shards:
+                self._queue_delete(pipe, shard, events, attributes, periods)
+
+        done = self.run(fill, "delete bitmaps")
+        return [shard for shard, ok in zip(shards, done, strict=True) if not ok]
+
+    def _listed_periods(
+        self, shards: Sequence[int], events: Sequence[str]
+    ) -> dict[tuple[int, str], list[str]]:
+        """The members of each event's period registry in each shard."""
         pipe = self.client.pipeline(transaction=False)
         for shard in shards:
             for event in events:
                 pipe.smembers(self.layout.periods_key(event, shard))
         with translated("list periods"):
-            periods = iter(pipe.execute())
-        pipe = self.client.pipeline(transaction=False)
-        for shard in shards:
-            doomed = [
-                self.layout.bitmap_key(BitmapRef(Kind.ATTRIBUTE, name), shard)
-                for name in attributes
-            ]
-            for event in events:
-                codes = [period_code(member.decode()) for member in next(periods)]
-                doomed += [self.layout.event_key(event, c, shard) for c in codes]
-                doomed.append(self.layout.periods_key(event, shard))
-            for kind, members in ((Kind.EVENT, events), (Kind.ATTRIBUTE, attributes)):
-                if members:
-                    pipe.srem(self.layout.names_key(kind, shard), *members)
-            if doomed:
-                # One shard's keys share a slot, which a cluster pipeline accepts
-                # through execute_command though its delete method refuses them.
-                pipe.execute_command("DEL", *doomed)
-        with translated("delete bitmaps"):
-            pipe.execute()
+            replies = iter(pipe.execute())
+        return {
+            (shard, event): sorted(member.decode() for member in next(replies))
+            for shard in shards
+            for event in events
+        }
+
+    def _queue_delete(
+        self,
+        pipe: Any,
+        shard: int,
+        events: Sequence[str],
+        attributes: Sequence[str],
+        periods: dict[tuple[int, str], list[str]],
+    ) -> None:
+        layout = self.layout
+        keys = [layout.names_key(kind, shard) for kind in (Kind.EVENT, Kind.ATTRIBUTE)]
+        args: list[Any] = [len(events)]
+        for event in events:
+            members = periods[shard, event]
+            keys.append(layout.periods_key(event, shard))
+            keys += [layout.event_key(event, period_code(m), shard) for m in members]
+            args += [event, len(members), *members]
+        keys += [
+            layout.bitmap_key(BitmapRef(Kind.ATTRIBUTE, name), shard)
+            for name in attributes
+        ]
+        args += attributes
+        # Through execute_command, which a cluster pipeline routes by the keys,
+        # all in this shard's slot.
+        sha = self.script_sha(_DELETE)
+        pipe.execute_command("EVALSHA", sha, len(keys), *keys, *args)
 
     def id_map(self) -> RedisIdMap:
         """The id map kept in this Redis (see ``redis_idmap``)."""
