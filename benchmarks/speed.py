@@ -6,8 +6,9 @@ raw pyroaring, in one run against one redis-server this script starts.
     python benchmarks/speed.py --check    exit non-zero when a target is missed
 
 Workloads live in ``benchmarks/workloads/``: each module there offers
-``run(context) -> list[Row]``; this script runs them in ``WORKLOADS`` order and
-prints one table.
+``run(context) -> list[Row]``; this script runs them in ``WORKLOADS`` order,
+once with the server on a core of its own and once on the clients' core
+(``PLACEMENTS``; ``--placement`` picks one), and prints one table.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import importlib
 import os
 import platform
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,7 +50,8 @@ class Row:
     """One measured figure, with the target it is held to, if any.
 
     ``ratio`` is ours over the reference's (or the reverse, as ``target``
-    says); ``passed`` is None where there is no target.
+    says); ``passed`` is None where there is no target. ``placement`` is
+    where the server ran (``PLACEMENTS``).
     """
 
     workload: str
@@ -56,6 +59,7 @@ class Row:
     ratio: float | None = None
     target: str = ""
     passed: bool | None = None
+    placement: str = ""
 
 
 def main() -> int:
@@ -66,26 +70,34 @@ def main() -> int:
         "--only", action="append", choices=WORKLOADS, help="run just these workloads"
     )
     parser.add_argument(
-        "--same-core",
-        action="store_true",
-        help="run the server on the clients' core, not a core of its own",
+        "--placement",
+        choices=(*PLACEMENTS, "both"),
+        default="both",
+        help="where the server runs beside the clients (default: both, in turn)",
     )
     arguments = parser.parse_args()
+    placements = PLACEMENTS if arguments.placement == "both" else (arguments.placement,)
     rows: list[Row] = []
+    notes: list[str] = []
     # Other work on the machine moves every figure: the load goes with them.
     load_before = os.getloadavg()[0]
     with running_redis() as server:
-        placement = place(server, arguments.same_core)
         context = Context(server, arguments.short)
-        for name in arguments.only or WORKLOADS:
-            module = importlib.import_module(f"workloads.{name}")
-            rows.extend(module.run(context))
+        for placement in placements:
+            notes.append(place(server, placement))
+            for name in arguments.only or WORKLOADS:
+                module = importlib.import_module(f"workloads.{name}")
+                for row in module.run(context):
+                    row.placement = placement
+                    rows.append(row)
     print(
         f"machine: {platform.machine()}, {platform.python_implementation()} "
         f"{platform.python_version()}, {platform.platform()}, "
         f"{os.cpu_count()} cores; load average {load_before:.2f} before, "
-        f"{os.getloadavg()[0]:.2f} after; {placement}"
+        f"{os.getloadavg()[0]:.2f} after"
     )
+    for note in notes:
+        print(note)
     print(render(rows))
     missed = [row for row in rows if row.passed is False]
     if arguments.check and not arguments.short and missed:
@@ -94,30 +106,52 @@ def main() -> int:
     return 0
 
 
-def place(server: RedisServer, same_core: bool) -> str:
-    """Pin the server and this process (with the subprocesses it starts: the
-    3.119 reference, redis-benchmark) to cores, and say where.
+# Where the server runs: on a core of its own, the clients on the other, or
+# on the clients' core. Left to the scheduler, a round trip over loopback on
+# the 2-core machine of benchmarks/README.md took 23 us when client and server
+# shared a core and 50 to 120 us when they did not, and which one a run got
+# moved every latency figure; 3.119, with more round trips a query, gains
+# from the shared core. Every workload runs under both, and a target holds
+# only when it holds under both.
+PLACEMENTS = ("own", "same")
 
-    Left to the scheduler, a round trip over loopback took 23 us when client
-    and server happened to share a core and 70 to 120 us when they did not,
-    so whole runs moved with where they landed. By default the server gets a
-    core of its own, as a production Redis does, and every client the other;
-    ``--same-core`` puts them together."""
+
+def place(server: RedisServer, placement: str) -> str:
+    """Pin every thread of the server, and of this process (with the
+    subprocesses it starts: the 3.119 reference, redis-benchmark), to cores;
+    say where, with the round trip a PING takes there."""
     cores = sorted(os.sched_getaffinity(0))
     if len(cores) < 2:
-        return "one core: server and clients share it"
-    client_core, server_core = cores[0], cores[0] if same_core else cores[1]
-    os.sched_setaffinity(0, {client_core})
-    os.sched_setaffinity(server.process.pid, {server_core})
-    if same_core:
-        return f"server and clients on core {client_core}"
-    return f"server on core {server_core}, clients on core {client_core}"
+        return f"{placement}: one core, which server and clients share"
+    client_core = cores[0]
+    server_core = cores[1] if placement == "own" else cores[0]
+    _pin(os.getpid(), client_core)
+    _pin(server.process.pid, server_core)
+    client = server.client()
+    pings = []
+    for _ in range(2000):
+        started = time.perf_counter()
+        client.ping()
+        pings.append(time.perf_counter() - started)
+    client.close()
+    pings.sort()
+    return (
+        f"{placement}: server on core {server_core}, clients on core {client_core}; "
+        f"PING {pings[0] * 1e6:.0f} us at best, {pings[len(pings) // 2] * 1e6:.0f} "
+        f"us median"
+    )
+
+
+def _pin(pid: int, core: int) -> None:
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        os.sched_setaffinity(int(task.name), {core})
 
 
 def render(rows: list[Row]) -> str:
-    header = ("workload", "figure", "ratio", "target", "met")
+    header = ("server", "workload", "figure", "ratio", "target", "met")
     table = [header] + [
         (
+            row.placement,
             row.workload,
             row.figure,
             "" if row.ratio is None else f"{row.ratio:.2f}x",

@@ -7,6 +7,7 @@ sends: redis-py sends a whole pipeline in one write, and one command in one.
 
 from __future__ import annotations
 
+import tracemalloc
 from collections.abc import Iterator
 from typing import Any
 
@@ -133,6 +134,44 @@ def test_decoding_shards_reads_each_shard_at_its_place(
 
     assert decoded.dtype == np.uint64
     assert decoded.tolist() == expected
+
+
+def test_decoding_shards_holds_memory_of_the_strings_not_the_shards() -> None:
+    """A thousand consecutive shards, each holding only its first id (a
+    one-byte string): the decoding must not pad each to a whole shard."""
+    width = DEFAULT_SHARD_WIDTH
+    strings = [(shard, b"\x80") for shard in range(1000)]
+    tracemalloc.start()
+    try:
+        decoded = decode_shards(strings, width)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+    assert decoded.tolist() == [shard * width for shard in range(1000)]
+    assert peak < 2**20, f"{peak:,} bytes to decode 1,000 bytes of strings"
+
+
+@pytest.mark.redis_server
+def test_whole_bitmaps_read_alike_over_gaps_and_short_shards(
+    redis_server: RedisServer,
+) -> None:
+    """Full shards, a short one, a gap and a lone id far away, read by
+    iteration, to_numpy() and to_bitmap() through runs of shards."""
+    client = redis_server.client()
+    client.flushall()
+    width = DEFAULT_SHARD_WIDTH
+    ids = sorted(
+        {*range(0, 3 * width, 3), 3 * width + 5, 5 * width, 5 * width + 9, 2**63 + 1}
+    )
+    bm = Bitmapist(redis_client=client)
+    bm.mark_events("e", ids, NOW)
+    day = bm.get_day_event("e", NOW)
+
+    assert list(day) == ids
+    assert day.to_numpy().tolist() == ids
+    assert list(day.to_bitmap()) == ids
+    client.close()
 
 
 @pytest.mark.redis_server

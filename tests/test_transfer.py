@@ -503,7 +503,7 @@ def external_contents(bm: Bitmapist) -> dict[str, set[Any]]:
     backend = bm.backend
     assert isinstance(backend, Exportable) and isinstance(bm.ids, MappedIds)
     return {
-        str(ref): set(bm.ids.external(np.asarray(backend.members(ref).to_array())))
+        str(ref): set(bm.ids.external(backend.member_ids(ref)))
         for ref in backend.refs()
     }
 

@@ -15,7 +15,7 @@ import contextlib
 import functools
 import logging
 import math
-from collections.abc import Callable, Iterator, Mapping, Sequence, Set
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence, Set
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import resources
@@ -49,11 +49,15 @@ UTC = timezone.utc
 
 # How many ids ``store`` turns into an array at once (8 MiB of them).
 _WINDOW = 2**20
+# The most bytes of Redis strings decoded in one numpy pass, which unpacks
+# them to a byte a bit: 4 MiB at most, freed before the next pass.
+_RUN_BYTES = 2**19
 
 __all__ = [
     "RedisBackend",
     "decode_bitmap",
     "decode_shards",
+    "shard_runs",
     "translate_error",
     "translated",
 ]
@@ -410,10 +414,10 @@ class RedisBackend:
         result = BitMap64()
         parts: list[IdArray] = []
         held = 0
-        for shard, data in self._evaluate(expression, "get"):
-            if data:
-                parts.append(decode_bitmap(data, shard * self.layout.shard_width))
-                held += parts[-1].size
+        strings = self._evaluate(expression, "get")
+        for base, data in shard_runs(strings, self.layout.shard_width):
+            parts.append(decode_bitmap(data, base))
+            held += parts[-1].size
             if held >= _WINDOW:
                 result |= as_bitmap(np.concatenate(parts))
                 parts, held = [], 0
@@ -422,7 +426,7 @@ class RedisBackend:
         return result
 
     def member_ids(self, expression: Expression) -> IdArray:
-        strings = [(shard, data) for shard, data in self._evaluate(expression, "get")]
+        strings = self._evaluate(expression, "get")
         return decode_shards(strings, self.layout.shard_width)
 
     def count_many(self, expressions: Sequence[Expression]) -> list[int]:
@@ -990,31 +994,43 @@ def _split(replies: list[Any], size: int, shards: Sequence[int]) -> list[list[An
     return [replies[i * size : (i + 1) * size] for i in range(len(shards))]
 
 
-def decode_shards(strings: Sequence[tuple[int, bytes]], width: int) -> IdArray:
+def decode_shards(strings: Iterable[tuple[int, bytes | None]], width: int) -> IdArray:
     """The ids set in the strings of shards of ``width`` ids, given in shard
-    order, sorted. Each run of consecutive shards is decoded as one string,
-    the shorter strings padded to the shard's bytes: one pass of numpy over
-    them all instead of a pass per shard (3.7 against 2.7 ms for the 62
-    shards of a million ids; width is a multiple of 8)."""
-    size = width // 8
-    runs: list[tuple[int, list[bytes]]] = []
-    for shard, data in strings:
-        if not data:
-            continue
-        if runs and shard == runs[-1][0] + len(runs[-1][1]):
-            runs[-1][1].append(data)
-        else:
-            runs.append((shard, [data]))
-    parts = [
-        decode_bitmap(
-            b"".join(data.ljust(size, b"\0") for data in run[:-1]) + run[-1],
-            first * width,
-        )
-        for first, run in runs
-    ]
+    order, sorted (see ``shard_runs``)."""
+    parts = [decode_bitmap(data, base) for base, data in shard_runs(strings, width)]
     if len(parts) == 1:
         return parts[0]
     return np.concatenate(parts) if parts else np.empty(0, dtype=np.uint64)
+
+
+def shard_runs(
+    strings: Iterable[tuple[int, bytes | None]], width: int
+) -> Iterator[tuple[int, bytes]]:
+    """The strings of shards, in shard order, joined into runs to decode in
+    one numpy pass each, with the id each run starts at: one pass over the 62
+    shards of a million ids takes 2.7 ms, shard by shard 3.7. A run goes on
+    only past full strings (so nothing is padded and memory follows the
+    strings, not the shards) and up to ``_RUN_BYTES``. Empty strings are
+    skipped."""
+    size = width // 8
+    run: list[bytes] = []
+    first = held = 0
+    for shard, data in strings:
+        if not data:
+            continue
+        if not (
+            run
+            and shard == first + len(run)
+            and len(run[-1]) == size
+            and held + len(data) <= _RUN_BYTES
+        ):
+            if run:
+                yield first * width, b"".join(run)
+            run, first, held = [], shard, 0
+        run.append(data)
+        held += len(data)
+    if run:
+        yield first * width, b"".join(run)
 
 
 def decode_bitmap(data: bytes, base: int = 0) -> IdArray:
