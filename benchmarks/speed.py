@@ -114,13 +114,15 @@ def main() -> int:
 # from the shared core. Every workload runs under both, and a target holds
 # only when it holds under both.
 PLACEMENTS = ("own", "same")
+# The cores this process may use, read before any placement narrows them.
+_CORES = sorted(os.sched_getaffinity(0))
 
 
 def place(server: RedisServer, placement: str) -> str:
     """Pin every thread of the server, and of this process (with the
     subprocesses it starts: the 3.119 reference, redis-benchmark), to cores;
     say where, with the round trip a PING takes there."""
-    cores = sorted(os.sched_getaffinity(0))
+    cores = _CORES
     if len(cores) < 2:
         return f"{placement}: one core, which server and clients share"
     client_core = cores[0]
