@@ -663,7 +663,7 @@ class RedisBackend:
         and deleted again."""
         events = [name for kind, name in names if kind is Kind.EVENT]
         attributes = [name for kind, name in names if kind is Kind.ATTRIBUTE]
-        pending = shards
+        pending = shards if names else []
         for _ in range(DELETE_ATTEMPTS):
             if not pending:
                 return
